@@ -1,0 +1,31 @@
+# onethinker: all set-up goes through these targets (a virtual environment in .venv and pip).
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.onethinker-installed
+DEMO_OUT ?= runs/demo
+
+.PHONY: setup test test-all demo bench clean
+
+setup: $(STAMP)
+
+# Re-installs only when pyproject.toml changes; a second `make setup` is a no-op.
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -e ".[dev]"
+	@touch $(STAMP)
+
+test: setup
+	$(PY) -m pytest -q
+
+test-all: setup
+	$(PY) -m pytest -q -m "slow or not slow"
+
+demo: setup
+	$(VENV)/bin/onethinker demo --out $(DEMO_OUT)
+
+bench: setup
+	$(PY) benchmarks/rewards.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

@@ -1,0 +1,1 @@
+"""Command-line verbs. Each module exposes ``register(subparsers)``; cli.py collects them."""

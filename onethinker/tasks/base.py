@@ -1,0 +1,138 @@
+"""The task object: everything about one problem type in one place.
+
+A task owns
+- its instruction (the answer form and an example), appended to every prompt of that type;
+- its answer parser: answer text -> typed value, or the reason it failed (evaluation, data checks);
+- ``format_answer``: typed value -> answer text (the inverse; synthetic data, scripted models);
+- its reward parts: ``accuracy`` and ``structure`` exactly as spec/rewards.md defines them.
+Later layers (benchmark metrics, visualisation) hang off the same objects.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Sequence
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..scorers import TextScorers
+
+#: The common instruction: reasoning in <think>, the answer in <answer>. Kept character for character
+#: as in the prompts OneThinker was trained with (the released model answers best to them).
+QUESTION_TEMPLATE = (
+    "{question}\n"
+    "Please answer this question based on the visual content."
+    "Provide your thinking process between the <think> and </think> tags, and then give your final "
+    "answer between the <answer> and </answer> tags."
+    "At the end, you must output the final answer in the format:\n"
+    "<answer><your_answer_here></answer>\n"
+)
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """Result of parsing an answer: a typed ``value``, or ``error`` saying why it failed."""
+
+    value: Any = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @classmethod
+    def fail(cls, reason: str) -> "Parsed":
+        return cls(None, reason)
+
+
+class Task:
+    """Base class of a task family. Subclasses set the class attributes and override the methods."""
+
+    #: registry key; the problem_type itself, except segmentation ("segmentation/image", ...)
+    key: ClassVar[str]
+    #: problem_type as it appears in the data files
+    problem_type: ClassVar[str]
+    #: data types this task is defined for
+    data_types: ClassVar[tuple[str, ...]] = ("image", "video")
+    #: answer form instruction with an example, appended after the common instruction
+    instruction: ClassVar[str]
+    #: the answer is a JSON object
+    structured: ClassVar[bool] = False
+    #: accuracy runs symbolic checks (sympy) that can take milliseconds or hang: a worker pool runs it
+    expensive: ClassVar[bool] = False
+
+    # -- prompts -----------------------------------------------------------------------------
+    def prompt(self, question: str, options: Sequence[str] | None = None) -> str:
+        """The user turn's text: question (+ options), the common instruction, the answer form."""
+        if options:
+            question = f"{question}\nOptions:\n" + "\n".join(options)
+        return QUESTION_TEMPLATE.format(question=question) + self.instruction
+
+    # -- answers -----------------------------------------------------------------------------
+    def parse(self, answer: str) -> Parsed:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def format_answer(self, value: Any) -> str:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def wrap(self, value: Any) -> str:
+        """``<answer>...</answer>`` around the formatted value (the ground-truth form of the data)."""
+        return f"<answer>{self.format_answer(value)}</answer>"
+
+    # -- reward parts (spec/rewards.md sections 4 and 5) --------------------------------------
+    def accuracy(self, answer: str, truth: str, scorers: "TextScorers") -> float:  # pragma: no cover
+        raise NotImplementedError
+
+    def structure(self, answer: str, truth: str) -> float:
+        """Structure score, given that the format check passed. Unstructured types: 0.5."""
+        return 0.5
+
+    def __repr__(self) -> str:
+        return f"<Task {self.key!r}>"
+
+
+# ---------------------------------------------------------------------------------------------
+# JSON helpers shared by the structured tasks
+# ---------------------------------------------------------------------------------------------
+def json_object(text: Any) -> dict | None:
+    """``json.loads(text)`` when it is a JSON object, else None (never raises)."""
+    if not isinstance(text, str):
+        return None
+    try:
+        obj = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    return obj if isinstance(obj, dict) else None
+
+
+def parse_json_object(text: str) -> tuple[dict | None, str | None]:
+    """Strict parse for evaluation and data checks: (object, None) or (None, reason)."""
+    if not isinstance(text, str):
+        return None, f"expected a string, got {type(text).__name__}"
+    try:
+        obj = json.loads(text)
+    except RecursionError:
+        return None, "JSON nested too deeply"
+    except ValueError as e:
+        return None, f"not valid JSON ({e})"
+    if not isinstance(obj, dict):
+        return None, f"expected a JSON object, got {type(obj).__name__}"
+    return obj, None
+
+
+def dumps(value: Any) -> str:
+    """Compact-but-readable JSON as the answers use it: ``{"time": [1.5, 3.0]}``."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def clean_number(x: float, ndigits: int = 3) -> int | float:
+    """A float rounded for display in answers; integral values become ints."""
+    x = round(float(x), ndigits)
+    if not math.isfinite(x):
+        raise ValueError(f"not a finite number: {x}")
+    return int(x) if x == int(x) else x
+
+
+def clip01(x: float) -> float:
+    return max(0.0, min(1.0, x))

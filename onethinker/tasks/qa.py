@@ -1,0 +1,166 @@
+"""Rule-based and open-ended question answering: free-text answers."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+
+from ..geometry import as_number
+from .base import Parsed, Task, clean_number, clip01
+
+_OPTION = re.compile(r"^\(?([A-Za-z])\)?(?:[.:)\]]|\s|$)")
+
+
+def _number(text: str) -> float | None:
+    """Commas removed, then ``float()``; None when that fails or is not finite."""
+    if not isinstance(text, str):
+        return None
+    return as_number(text.replace(",", ""))
+
+
+class MultipleChoice(Task):
+    key = problem_type = "multiple choice"
+    data_types = ("image", "video", "video-image")
+    expensive = True  # mathruler falls back to sympy for letters that differ (milliseconds each)
+    instruction = (
+        "Please provide only the single option letter (e.g., A, B, C, D, etc.) "
+        "within the <answer>...</answer> tags.\n"
+        "Example:\n<answer>A</answer>"
+    )
+
+    def parse(self, answer: str) -> Parsed:
+        m = _OPTION.match(answer.strip())
+        if not m:
+            return Parsed.fail("expected an option letter such as 'A'")
+        return Parsed(m.group(1).upper())
+
+    def format_answer(self, value: Any) -> str:
+        return str(value)
+
+    def accuracy(self, answer, truth, scorers):
+        # mathruler's grade_answer, no letter extraction: "B. a dog" against "B" scores 0.
+        return 1.0 if scorers.grade_answer(answer.strip(), truth.strip()) else 0.0
+
+
+class Numerical(Task):
+    key = problem_type = "numerical"
+    data_types = ("image", "video", "video-image")
+    instruction = (
+        "Please provide only the numerical value within the <answer>...</answer> tags.\n"
+        "Example:\n<answer>3.14</answer>"
+    )
+
+    def parse(self, answer: str) -> Parsed:
+        x = _number(answer)
+        return Parsed(x) if x is not None else Parsed.fail("expected a number")
+
+    def format_answer(self, value: Any) -> str:
+        return str(clean_number(value, 2))
+
+    def accuracy(self, answer, truth, scorers):
+        p, t = _number(answer), _number(truth)
+        if p is None or t is None:
+            return 0.0
+        return 1.0 if round(p, 2) == round(t, 2) else 0.0
+
+
+# Mean Relative Accuracy thresholds as the recipe computes them: float32 values of 0.50 .. 0.95.
+_MRA_THRESHOLDS = np.array([0.50, 0.55, 0.60, 0.65, 0.70, 0.75, 0.80, 0.85, 0.90, 0.95], dtype=np.float32)
+_MRA_TOLERANCE = np.float32(1.0) - _MRA_THRESHOLDS
+_MRA_EPS = np.float32(1e-8)
+
+
+def mra_float32(pred: float, target: float) -> float:
+    """The recipe's MRA: everything in float32, rel = |p - t| / (|t| + 1e-8), share of rel < 1 - theta."""
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        p, t = np.float32(pred), np.float32(target)
+        rel = np.abs(p - t) / (np.abs(t) + _MRA_EPS)
+        hits = np.count_nonzero(rel < _MRA_TOLERANCE)
+    return float(np.float32(hits) / np.float32(len(_MRA_THRESHOLDS)))
+
+
+class Regression(Task):
+    key = problem_type = "regression"
+    data_types = ("image", "video", "video-image")
+    instruction = (
+        "Please provide only the numerical value within the <answer>...</answer> tags.\n"
+        "Example:\n<answer>42.7</answer>"
+    )
+
+    def parse(self, answer: str) -> Parsed:
+        x = _number(answer)
+        return Parsed(x) if x is not None else Parsed.fail("expected a number")
+
+    def format_answer(self, value: Any) -> str:
+        return str(clean_number(value, 2))
+
+    def accuracy(self, answer, truth, scorers):
+        p, t = _number(answer), _number(truth)
+        if p is None or t is None:
+            return 0.0
+        return mra_float32(p, t)
+
+
+class Math(Task):
+    key = problem_type = "math"
+    data_types = ("image", "video", "video-image")
+    expensive = True  # symbolic parsing and verification (milliseconds, occasionally seconds)
+    instruction = (
+        "Please provide only the final result (a number or LaTeX formula) within the <answer>...</answer> tags.\n"
+        "Example:\n<answer>$$-\\dfrac{3}{2}$$</answer>"
+    )
+
+    def parse(self, answer: str) -> Parsed:
+        return Parsed(answer.strip()) if answer.strip() else Parsed.fail("empty answer")
+
+    def format_answer(self, value: Any) -> str:
+        return str(value)
+
+    def accuracy(self, answer, truth, scorers):
+        try:
+            ok = scorers.math_equal(truth, answer)
+        except Exception:
+            ok = scorers.grade_answer(answer, truth)
+        return 1.0 if ok else 0.0
+
+
+class OCR(Task):
+    key = problem_type = "OCR"
+    data_types = ("image", "video", "video-image")
+    instruction = (
+        "Please provide only the transcribed text within the <answer>...</answer> tags.\n"
+        "Example:\n<answer>Hello World</answer>"
+    )
+
+    def parse(self, answer: str) -> Parsed:
+        return Parsed(answer.strip()) if answer.strip() else Parsed.fail("empty transcription")
+
+    def format_answer(self, value: Any) -> str:
+        return str(value)
+
+    def accuracy(self, answer, truth, scorers):
+        from ..scorers import word_edit_distance
+
+        ref, hyp = truth.split(), answer.split()
+        wer = word_edit_distance(ref, hyp) / max(1, len(ref))
+        return clip01(1.0 - wer)
+
+
+class OpenEnded(Task):
+    key = problem_type = "open-ended"
+    data_types = ("image", "video", "video-image")
+    instruction = (
+        "Please provide only your text answer within the <answer>...</answer> tags.\n"
+        "Example:\n<answer>The capital of France is Paris.</answer>"
+    )
+
+    def parse(self, answer: str) -> Parsed:
+        return Parsed(answer.strip()) if answer.strip() else Parsed.fail("empty answer")
+
+    def format_answer(self, value: Any) -> str:
+        return str(value)
+
+    def accuracy(self, answer, truth, scorers):
+        return clip01(scorers.rouge_mean(truth, answer))

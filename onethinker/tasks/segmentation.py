@@ -1,0 +1,128 @@
+"""Segmentation: the model gives a box, 3 positive and 3 negative points (and, for video, a key time);
+a promptable segmenter (SAM2) turns them into masks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..geometry import box_iou, is_json_number, number_list, point_list, point_set_similarity, time_similarity
+from .base import Parsed, Task, clean_number, dumps, json_object, parse_json_object
+
+
+@dataclass(frozen=True)
+class SegmentationPrompt:
+    """The segmenter's prompt in the 0..1000 frame; ``time`` in seconds for video, None for images."""
+
+    box: tuple[float, float, float, float]
+    positive: tuple[tuple[float, float], ...]
+    negative: tuple[tuple[float, float], ...]
+    time: float | None = None
+
+
+_INSTRUCTION_TAIL = (
+    "Choose informative points that help distinguish object vs. background. Prefer negatives on clear non-object "
+    "pixels INSIDE the box when safe; otherwise place them just outside on obvious background. "
+    "Negatives must NEVER be on the object or on its boundary.\n"
+)
+
+
+class _Segmentation(Task):
+    problem_type = "segmentation"
+    structured = True
+    video: bool = False
+
+    def parse(self, answer: str) -> Parsed:
+        obj, err = parse_json_object(answer)
+        if err:
+            return Parsed.fail(err)
+        box = number_list(obj.get("boxes"), 4)
+        if box is None:
+            return Parsed.fail("'boxes' must be a list of 4 numbers [x1, y1, x2, y2]")
+        pos, neg = point_list(obj.get("positive_points"), 3), point_list(obj.get("negative_points"), 3)
+        if pos is None:
+            return Parsed.fail("'positive_points' must be 3 points [x, y]")
+        if neg is None:
+            return Parsed.fail("'negative_points' must be 3 points [x, y]")
+        time = None
+        if self.video:
+            if not is_json_number(obj.get("time")):
+                return Parsed.fail("'time' must be a JSON number (seconds)")
+            time = float(obj["time"])
+        return Parsed(
+            SegmentationPrompt(tuple(box), tuple(map(tuple, pos)), tuple(map(tuple, neg)), time)  # type: ignore[arg-type]
+        )
+
+    def format_answer(self, value: SegmentationPrompt) -> str:
+        out: dict[str, Any] = {}
+        if self.video:
+            if value.time is None:
+                raise ValueError("video segmentation needs a key time")
+            out["time"] = clean_number(value.time, 2)
+        out["boxes"] = [clean_number(v, 3) for v in value.box]
+        out["positive_points"] = [[clean_number(v, 3) for v in p] for p in value.positive]
+        out["negative_points"] = [[clean_number(v, 3) for v in p] for p in value.negative]
+        return dumps(out)
+
+    def accuracy(self, answer, truth, scorers):
+        pred, gt = json_object(answer), json_object(truth)
+        if pred is None or gt is None:
+            return 0.0
+        pb, gb = number_list(pred.get("boxes"), 4), number_list(gt.get("boxes"), 4)
+        iou = box_iou(pb, gb) if pb is not None and gb is not None else 0.0
+        pos_p, pos_t = point_list(pred.get("positive_points"), 3), point_list(gt.get("positive_points"), 3)
+        neg_p, neg_t = point_list(pred.get("negative_points"), 3), point_list(gt.get("negative_points"), 3)
+        if pos_p is None or pos_t is None or neg_p is None or neg_t is None:
+            return 0.0  # the whole accuracy: points are not optional
+        pos_sim = point_set_similarity(pos_p, pos_t)
+        neg_sim = point_set_similarity(neg_p, neg_t)
+        if not self.video:
+            return 0.5 * iou + 0.25 * pos_sim + 0.25 * neg_sim
+        t_pred, t_true = pred.get("time"), gt.get("time")
+        if not is_json_number(t_pred) or not is_json_number(t_true):
+            return 0.0
+        return 0.3 * iou + 0.3 * time_similarity(float(t_pred), float(t_true)) + 0.2 * pos_sim + 0.2 * neg_sim
+
+    def structure(self, answer, truth):
+        obj = json_object(answer)
+        if obj is None:
+            return 0.0
+        ok = (
+            number_list(obj.get("boxes"), 4) is not None
+            and point_list(obj.get("positive_points"), 3) is not None
+            and point_list(obj.get("negative_points"), 3) is not None
+        )
+        if self.video:
+            ok = ok and is_json_number(obj.get("time"))
+        return 0.5 if ok else 0.0
+
+
+class ImageSegmentation(_Segmentation):
+    key = "segmentation/image"
+    data_types = ("image",)
+    video = False
+    instruction = (
+        "This task prepares inputs for image object segmentation with a specialized model (e.g., SAM2).\n"
+        "Please provide ONE bounding box, 3 positive points (clearly INSIDE the object), and 3 negative points "
+        "(clearly OUTSIDE the object) within the <answer>...</answer> tags.\n"
+        + _INSTRUCTION_TAIL
+        + "Example:\n"
+        '<answer>{"boxes": [x1, y1, x2, y2], "positive_points": [[x,y],[x,y],[x,y]], '
+        '"negative_points": [[x,y],[x,y],[x,y]]}</answer>'
+    )
+
+
+class VideoSegmentation(_Segmentation):
+    key = "segmentation/video"
+    data_types = ("video",)
+    video = True
+    instruction = (
+        "This task prepares inputs for video object segmentation with a specialized model (e.g., SAM2).\n"
+        "Please select ONE representative time (in seconds), and provide ONE bounding box, "
+        "3 positive points (clearly INSIDE the object), and 3 negative points (clearly OUTSIDE the object) "
+        "within the <answer>...</answer> tags.\n"
+        + _INSTRUCTION_TAIL
+        + "Example:\n"
+        '<answer>{"time": <time_in_seconds>, "boxes": [x1, y1, x2, y2], '
+        '"positive_points": [[x,y],[x,y],[x,y]], "negative_points": [[x,y],[x,y],[x,y]]}</answer>'
+    )

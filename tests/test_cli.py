@@ -1,0 +1,73 @@
+"""The command line: `onethinker reward score` and the demo."""
+
+import json
+import subprocess
+import sys
+
+from onethinker.cli import main
+
+GOOD = {"response": "<think>t</think><answer>B</answer>", "ground_truth": "<answer>B</answer>",
+        "problem_type": "multiple choice", "data_type": "image"}
+
+
+def write_lines(path, lines):
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+
+
+def test_reward_score_keeps_one_result_per_line_and_reports_bad_lines(tmp_path, capsys):
+    src = tmp_path / "in.jsonl"
+    write_lines(src, [
+        json.dumps(GOOD),
+        "{not json",
+        json.dumps({"response": "x", "problem_type": "math", "data_type": "image"}),
+        json.dumps([1, 2]),
+        json.dumps(dict(GOOD, response="<think>t</think><answer>C</answer>")),
+        json.dumps(dict(GOOD, problem_type="segmentation", data_type="video", response="no tags")),
+    ])
+    out = tmp_path / "out.jsonl"
+    code = main(["reward", "score", str(src), "-o", str(out), "--workers", "0"])
+    assert code == 1
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 6
+    assert rows[0] == {"overall": 1.5, "format": 1.0, "accuracy": 1.0, "structure": 0.5}
+    assert rows[4]["accuracy"] == 0.0 and rows[4]["overall"] == 0.6
+    assert rows[1]["overall"] is None and "in.jsonl:2: invalid JSON" in rows[1]["error"]
+    assert "in.jsonl:3: missing field(s) 'ground_truth'" in rows[2]["error"]
+    assert "expected a JSON object" in rows[3]["error"]
+    err = capsys.readouterr().err
+    assert "in.jsonl:2: invalid JSON" in err and "3 scored, 3 malformed" in err
+    assert "multiple choice" in err and "segmentation/video" in err
+
+
+def test_reward_score_clean_file_exits_zero_and_reads_config(tmp_path):
+    src = tmp_path / "in.jsonl"
+    write_lines(src, [json.dumps(GOOD)] * 3)
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text("reward:\n  format_weight: 0.5\n")
+    out = tmp_path / "out.jsonl"
+    assert main(["reward", "score", str(src), "-o", str(out), "--config", str(cfg), "--workers", "0"]) == 0
+    assert json.loads(out.read_text().splitlines()[0])["overall"] == 0.5 * 1.0 + 0.5 * 1.0 + 0.5
+
+
+def test_reward_score_errors(tmp_path, capsys):
+    assert main(["reward", "score", str(tmp_path / "nope.jsonl")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    src = tmp_path / "in.jsonl"
+    write_lines(src, [json.dumps(GOOD)])
+    assert main(["reward", "score", str(src), "--set", "judge.backend=gpt"]) == 2
+
+
+def test_console_script_and_stdin(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "onethinker.cli", "reward", "score", "-", "--workers", "0"],
+        input=json.dumps(GOOD) + "\n", capture_output=True, text=True, check=True,
+    )
+    assert json.loads(proc.stdout) == {"overall": 1.5, "format": 1.0, "accuracy": 1.0, "structure": 0.5}
+
+
+def test_demo_writes_its_outputs(tmp_path):
+    assert main(["demo", "--out", str(tmp_path), "--prompts", "24", "--rollouts", "2"]) == 0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["items"] == 48
+    assert summary["by_kind"]["correct"]["accuracy"] > summary["by_kind"]["wrong"]["accuracy"]
+    assert len((tmp_path / "rewards.jsonl").read_text().splitlines()) == 48
