@@ -7,9 +7,9 @@ import logging
 import sys
 
 from . import __version__
-from .commands import demo, reward
+from .commands import data, demo, reward
 
-VERBS = (reward, demo)
+VERBS = (reward, data, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

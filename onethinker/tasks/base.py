@@ -80,6 +80,15 @@ class Task:
         """``<answer>...</answer>`` around the formatted value (the ground-truth form of the data)."""
         return f"<answer>{self.format_answer(value)}</answer>"
 
+    # -- data checks ---------------------------------------------------------------------------
+    def check_value(self, value: Any) -> list[str]:
+        """Problems with a parsed ground-truth value (ranges, ordering); [] when it is sound."""
+        return []
+
+    def times(self, value: Any) -> list[float]:
+        """The times (seconds) a parsed value refers to, so data checks can compare them with the video."""
+        return []
+
     # -- reward parts (spec/rewards.md sections 4 and 5) --------------------------------------
     def accuracy(self, answer: str, truth: str, scorers: "TextScorers") -> float:  # pragma: no cover
         raise NotImplementedError
@@ -132,6 +141,35 @@ def clean_number(x: float, ndigits: int = 3) -> int | float:
     if not math.isfinite(x):
         raise ValueError(f"not a finite number: {x}")
     return int(x) if x == int(x) else x
+
+
+COORD_MAX = 1000.0  # boxes and points live in a 0..1000 frame (spec/data-format.md)
+
+
+def check_box(box: Any, where: str = "box") -> list[str]:
+    x1, y1, x2, y2 = box
+    out = []
+    if min(box) < 0 or max(box) > COORD_MAX:
+        out.append(f"{where} {list(box)} is outside the 0..1000 frame")
+    if x2 <= x1 or y2 <= y1:
+        out.append(f"{where} {list(box)} has no area (expected x1 < x2 and y1 < y2)")
+    return out
+
+
+def check_point(point: Any, where: str = "point") -> list[str]:
+    if min(point) < 0 or max(point) > COORD_MAX:
+        return [f"{where} {list(point)} is outside the 0..1000 frame"]
+    return []
+
+
+def check_span(span: Any, where: str = "time") -> list[str]:
+    s, e = span
+    out = []
+    if s < 0:
+        out.append(f"{where} {list(span)} starts before 0")
+    if e <= s:
+        out.append(f"{where} {list(span)} does not end after it starts")
+    return out
 
 
 def clip01(x: float) -> float:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 from ..geometry import box_iou, number_list, span_iou
-from .base import Parsed, Task, clean_number, dumps, json_object, parse_json_object
+from .base import Parsed, Task, check_box, check_span, clean_number, dumps, json_object, parse_json_object
 
 Span = tuple[float, float]
 Box = tuple[float, float, float, float]
@@ -110,6 +110,12 @@ class TemporalGrounding(Task):
     def format_answer(self, value: Sequence[float]) -> str:
         return dumps({"time": [_num(value[0]), _num(value[1])]})
 
+    def check_value(self, value: Span) -> list[str]:
+        return check_span(value)
+
+    def times(self, value: Span) -> list[float]:
+        return [value[1]]
+
     def accuracy(self, answer, truth, scorers):
         pred, gt = json_object(answer), json_object(truth)
         if pred is None or gt is None:
@@ -139,6 +145,9 @@ class SpatialGrounding(Task):
 
     def format_answer(self, value: Sequence[float]) -> str:
         return dumps({"boxes": _box_out(value)})
+
+    def check_value(self, value: Box) -> list[str]:
+        return check_box(value, "boxes")
 
     def accuracy(self, answer, truth, scorers):
         pred, gt = json_object(answer), json_object(truth)
@@ -180,6 +189,20 @@ class SpatioTemporalGrounding(Task):
     def format_answer(self, value: Mapping[str, Any]) -> str:
         t = value["time"]
         return dumps({"time": [_num(t[0]), _num(t[1])], "boxes": _table_out(value["boxes"])})
+
+    def check_value(self, value: Mapping[str, Any]) -> list[str]:
+        out = check_span(value["time"])
+        s, e = value["time"]
+        if not value["boxes"]:
+            out.append("'boxes' is empty")
+        for sec, box in value["boxes"].items():
+            out += check_box(box, f"boxes[{sec}]")
+            if not s - 1 < sec < e + 1:
+                out.append(f"boxes key {sec} is not a second within the span {list(value['time'])}")
+        return out
+
+    def times(self, value: Mapping[str, Any]) -> list[float]:
+        return [value["time"][1], *map(float, value["boxes"])]
 
     def accuracy(self, answer, truth, scorers):
         pred, gt = json_object(answer), json_object(truth)
@@ -227,6 +250,17 @@ class Tracking(Task):
 
     def format_answer(self, value: Mapping[int, Sequence[float]]) -> str:
         return dumps({"boxes": _table_out(value)})
+
+    def check_value(self, value: Mapping[int, Box]) -> list[str]:
+        out = [] if value else ["'boxes' is empty"]
+        for sec, box in value.items():
+            out += check_box(box, f"boxes[{sec}]")
+            if not 1 <= sec <= 32:
+                out.append(f"boxes key {sec} is outside the seconds 1..32")
+        return out
+
+    def times(self, value: Mapping[int, Box]) -> list[float]:
+        return [float(k) for k in value]
 
     def accuracy(self, answer, truth, scorers):
         pred, gt = json_object(answer), json_object(truth)

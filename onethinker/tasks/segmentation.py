@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..geometry import box_iou, is_json_number, number_list, point_list, point_set_similarity, time_similarity
-from .base import Parsed, Task, clean_number, dumps, json_object, parse_json_object
+from .base import Parsed, Task, check_box, check_point, clean_number, dumps, json_object, parse_json_object
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,18 @@ class _Segmentation(Task):
         out["positive_points"] = [[clean_number(v, 3) for v in p] for p in value.positive]
         out["negative_points"] = [[clean_number(v, 3) for v in p] for p in value.negative]
         return dumps(out)
+
+    def check_value(self, value: SegmentationPrompt) -> list[str]:
+        out = check_box(value.box, "boxes")
+        for name, pts in (("positive_points", value.positive), ("negative_points", value.negative)):
+            for i, p in enumerate(pts):
+                out += check_point(p, f"{name}[{i}]")
+        if value.time is not None and value.time < 0:
+            out.append(f"time {value.time} is before 0")
+        return out
+
+    def times(self, value: SegmentationPrompt) -> list[float]:
+        return [] if value.time is None else [value.time]
 
     def accuracy(self, answer, truth, scorers):
         pred, gt = json_object(answer), json_object(truth)

@@ -1,0 +1,155 @@
+"""``onethinker data check|synth|convert``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import Counter
+from pathlib import Path
+
+from rich.table import Table
+
+from ..ui import console, progress
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("data", help="check, synthesise and convert OneThinker record files")
+    dsub = p.add_subparsers(dest="data_cmd", metavar="CMD")
+    dsub.required = True
+
+    c = dsub.add_parser(
+        "check",
+        help="report every problem in record files (RL-train, SFT, evaluation; .json, .jsonl, .parquet)",
+        description="Lists each problem with file, record index, problem_id, field and what was expected, then "
+        "a summary. Exit status 1 when there are errors (warnings alone give 0).",
+    )
+    c.add_argument("files", nargs="+", help="record files")
+    c.add_argument("--media-root", help="folder the media paths are relative to (default: each file's folder)")
+    c.add_argument("--allow-absolute", action="store_true", help="accept absolute media paths (and paths outside the root)")
+    c.add_argument("--no-media", action="store_true", help="check that media exist but do not open them")
+    c.add_argument("--time-tolerance", type=float, default=0.5, help="seconds an answer may run past the video's end")
+    c.add_argument("--max-problems", type=int, default=50, help="problems printed per file (all go to --json)")
+    c.add_argument("--json", help="write every problem and the summary to this JSON file")
+    c.set_defaults(func=run_check)
+
+    s = dsub.add_parser("synth", help="write the synthetic multi-task image and video corpus")
+    s.add_argument("--out", required=True, help="output folder")
+    s.add_argument("--n", type=int, default=2000, help="records in total (default 2000)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--held-out", type=float, default=0.2, help="share of scenes in the held-out split (default 0.2)")
+    s.add_argument("--video-share", type=float, default=0.5, help="share of records about videos (default 0.5)")
+    s.add_argument("--questions-per-scene", type=int, default=2)
+    s.add_argument("--min-objects", type=int, default=2)
+    s.add_argument("--max-objects", type=int, default=4)
+    s.add_argument("--distractors", type=float, default=0.3, help="chance an object shares the target's colour or shape")
+    s.add_argument("--speed", type=float, default=1.0, help="motion speed multiplier")
+    s.add_argument("--occlusion", type=float, default=0.0, help="chance objects may overlap")
+    s.add_argument("--tasks", nargs="*", default=[], help="task keys to generate (default: all)")
+    s.add_argument("--workers", type=int, default=2, help="rendering processes (default 2)")
+    s.set_defaults(func=run_synth)
+
+    v = dsub.add_parser("convert", help="convert a record file for another engine")
+    v.add_argument("file", help="record file (.json, .jsonl, .parquet)")
+    v.add_argument("--to", required=True, choices=("verl", "llamafactory"))
+    v.add_argument("--out", required=True, help="output parquet (verl) or folder (llamafactory)")
+    v.add_argument("--media-root", help="folder the media paths are relative to (default: the file's folder)")
+    v.add_argument("--allow-absolute", action="store_true", help="accept absolute media paths")
+    v.add_argument("--relative-paths", action="store_true", help="write media paths relative to the media root")
+    v.set_defaults(func=run_convert)
+
+
+def run_check(args: argparse.Namespace) -> int:
+    from ..data.check import check_file
+
+    reports = []
+    for f in args.files:
+        root = args.media_root if args.media_root is not None else str(Path(f).parent)
+        with console.status(f"checking {f}"):
+            rep = check_file(f, root, allow_absolute=args.allow_absolute, check_media=not args.no_media,
+                             time_tolerance=args.time_tolerance)
+        reports.append(rep)
+        for p in rep.problems[: args.max_problems]:
+            colour = "red" if p.severity == "error" else "yellow"
+            console.print(f"[{colour}]{p.severity}[/{colour}] {p}", highlight=False)
+        if len(rep.problems) > args.max_problems:
+            console.print(f"... and {len(rep.problems) - args.max_problems} more problems in {f}")
+    console.print(_summary_table(reports))
+    for rep in reports:
+        console.print(f"{rep.file}: {rep.records} records, {len(rep.errors)} errors, {len(rep.warnings)} warnings; "
+                      f"media found {rep.media_found}, missing {rep.media_missing}", highlight=False)
+    if args.json:
+        payload = [
+            {"file": r.file, "records": r.records, "errors": len(r.errors), "warnings": len(r.warnings),
+             "media_found": r.media_found, "media_missing": r.media_missing,
+             "by_type": [{"problem_type": k[0], "data_type": k[1], "records": v} for k, v in sorted(r.by_type.items())],
+             "problems": [{"index": p.index, "problem_id": p.problem_id, "field": p.field, "message": p.message,
+                           "severity": p.severity} for p in r.problems]}
+            for r in reports
+        ]
+        Path(args.json).write_text(json.dumps(payload, indent=1, default=str), encoding="utf-8")
+    return 1 if any(r.errors for r in reports) else 0
+
+
+def _summary_table(reports: list) -> Table:
+    counts: Counter = Counter()
+    for r in reports:
+        counts.update(r.by_type)
+    dtypes = sorted({d for _, d in counts})
+    table = Table(title="records per problem_type x data_type")
+    table.add_column("problem_type")
+    for d in dtypes:
+        table.add_column(d, justify="right")
+    table.add_column("total", justify="right")
+    for ptype in sorted({p for p, _ in counts}):
+        row = [counts.get((ptype, d), 0) for d in dtypes]
+        table.add_row(ptype, *(str(x) if x else "" for x in row), str(sum(row)))
+    totals = [sum(v for (_, d2), v in counts.items() if d2 == d) for d in dtypes]
+    table.add_row("[bold]total", *(f"[bold]{t}" for t in totals), f"[bold]{sum(counts.values())}")
+    return table
+
+
+def run_synth(args: argparse.Namespace) -> int:
+    from ..data.synth import SynthConfig, synthesize
+
+    try:
+        cfg = SynthConfig(
+            n=args.n, seed=args.seed, held_out=args.held_out, video_share=args.video_share,
+            questions_per_scene=args.questions_per_scene, min_objects=args.min_objects, max_objects=args.max_objects,
+            distractors=args.distractors, speed=args.speed, occlusion=args.occlusion, tasks=list(args.tasks),
+            workers=args.workers,
+        )
+    except ValueError as e:
+        console.print(f"[red]error:[/red] {e}")
+        return 2
+    with progress() as bar:
+        task = bar.add_task("rendering scenes", total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        manifest = synthesize(cfg, args.out, progress=update)
+    table = Table(title=f"synthetic corpus in {args.out}")
+    table.add_column("task (data type)")
+    table.add_column("records", justify="right")
+    for k, v in manifest["by_task"].items():
+        table.add_row(k, str(v))
+    console.print(table)
+    console.print(f"{manifest['records']['train']} train and {manifest['records']['heldout']} held-out records from "
+                  f"{manifest['scenes']} scenes in {manifest['seconds']:.1f} s; files: {', '.join(manifest['files'])}")
+    if manifest["swapped_questions"]:
+        console.print(f"[yellow]note:[/yellow] questions that no scene could ask were replaced: {manifest['swapped_questions']}")
+    return 0
+
+
+def run_convert(args: argparse.Namespace) -> int:
+    from ..data.convert import convert_file
+
+    root = args.media_root if args.media_root is not None else str(Path(args.file).parent)
+    try:
+        summary = convert_file(args.file, args.to, args.out, media_root=root, allow_absolute=args.allow_absolute,
+                               absolute_paths=not args.relative_paths)
+    except (ValueError, OSError) as e:
+        console.print(f"[red]error:[/red] {e}", highlight=False)
+        return 1
+    console.print(json.dumps(summary, indent=1, default=str), highlight=False)
+    return 0

@@ -1,0 +1,230 @@
+"""Reading and writing the OneThinker record files: JSON arrays, JSONL (streamed) and parquet.
+
+The three release formats (spec/data-format.md) are plain dicts; this module does not reshape them.
+``write_records(read_records(f))`` gives back the same records (same keys, same values) in any of the
+three containers. Parquet cannot hold every JSON shape natively (mixed-type columns, objects keyed by
+frame number), so such columns are stored as JSON text and marked in the file's metadata; keys that a
+record lacks are remembered too, so nothing is added or lost on the way back.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+RL, SFT, EVAL = "rl", "sft", "eval"
+FORMATS = (".json", ".jsonl", ".parquet")
+_PARQUET_META = b"onethinker"
+
+
+class RecordFileError(ValueError):
+    """A record file that cannot be read; the message names the file and, where known, the line."""
+
+
+def container_of(path: str | Path) -> str:
+    suffix = Path(path).suffix.lower()
+    if suffix not in FORMATS:
+        raise RecordFileError(f"{path}: unknown file type {suffix!r}; expected one of {', '.join(FORMATS)}")
+    return suffix
+
+
+def kind_of(record: dict) -> str:
+    """Which release format a record is in: "sft" (messages), "eval" (solution) or "rl" (answer)."""
+    if "messages" in record:
+        return SFT
+    if "solution" in record:
+        return EVAL
+    return RL
+
+
+# ---------------------------------------------------------------------------------------------
+# reading
+# ---------------------------------------------------------------------------------------------
+def read_records(path: str | Path) -> Iterator[dict]:
+    """Yield the records of a .json (array), .jsonl or .parquet file, in file order.
+
+    JSONL and parquet are streamed; a JSON array is parsed whole (the format allows nothing else).
+    Each record is a dict; anything else is a RecordFileError naming the file and position.
+    """
+    path = Path(path)
+    kind = container_of(path)
+    if not path.is_file():
+        raise RecordFileError(f"{path}: no such file")
+    if kind == ".jsonl":
+        yield from _read_jsonl(path)
+    elif kind == ".json":
+        yield from _read_json(path)
+    else:
+        yield from _read_parquet(path)
+
+
+def _read_jsonl(path: Path) -> Iterator[dict]:
+    for _, obj, err in scan_records(path):
+        if err:
+            raise RecordFileError(err)
+        yield obj  # type: ignore[misc]
+
+
+def _read_json(path: Path) -> Iterator[dict]:
+    for _, obj, err in scan_records(path):
+        if err:
+            raise RecordFileError(err)
+        yield obj  # type: ignore[misc]
+
+
+def scan_records(path: str | Path) -> Iterator[tuple[int, dict | None, str | None]]:
+    """Like ``read_records`` but never stops at a bad record: yields (index, record, None) or
+    (index, None, message naming the file and line or record). A file that cannot be read at all
+    (missing, not JSON, not parquet) still raises RecordFileError."""
+    path = Path(path)
+    kind = container_of(path)
+    if not path.is_file():
+        raise RecordFileError(f"{path}: no such file")
+    if kind == ".parquet":
+        for i, rec in enumerate(_read_parquet(path)):
+            yield i, rec, None
+        return
+    if kind == ".jsonl":
+        index = 0
+        with path.open(encoding="utf-8") as f:
+            for lineno, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    obj = json.loads(line)
+                except ValueError as e:
+                    yield index, None, f"{path}:{lineno}: invalid JSON ({e})"
+                else:
+                    if isinstance(obj, dict):
+                        yield index, obj, None
+                    else:
+                        yield index, None, f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}"
+                index += 1
+        return
+    try:
+        with path.open(encoding="utf-8") as f:
+            data = json.load(f)
+    except ValueError as e:
+        raise RecordFileError(f"{path}: invalid JSON ({e})") from None
+    if isinstance(data, dict):  # a single record
+        data = [data]
+    if not isinstance(data, list):
+        raise RecordFileError(f"{path}: expected a JSON array of records, got {type(data).__name__}")
+    for i, obj in enumerate(data):
+        if isinstance(obj, dict):
+            yield i, obj, None
+        else:
+            yield i, None, f"{path}: record {i}: expected a JSON object, got {type(obj).__name__}"
+
+
+def _read_parquet(path: Path) -> Iterator[dict]:
+    import pyarrow.parquet as pq
+
+    try:
+        pf = pq.ParquetFile(path)
+    except Exception as e:  # pyarrow raises several types for a bad file
+        raise RecordFileError(f"{path}: not a readable parquet file ({e})") from None
+    meta = (pf.schema_arrow.metadata or {}).get(_PARQUET_META)
+    info = json.loads(meta) if meta else {}
+    json_cols = set(info.get("json_columns", []))
+    absent_col = info.get("absent_column")
+    for batch in pf.iter_batches(batch_size=1024):
+        for row in batch.to_pylist():
+            absent = set(row.pop(absent_col, None) or []) if absent_col else set()
+            rec = {}
+            for k, v in row.items():
+                if k in absent:
+                    continue
+                rec[k] = json.loads(v) if k in json_cols and v is not None else v
+            yield rec
+
+
+# ---------------------------------------------------------------------------------------------
+# writing
+# ---------------------------------------------------------------------------------------------
+def write_records(path: str | Path, records: Iterable[dict]) -> int:
+    """Write records to .json (indented array), .jsonl or .parquet (by the suffix); returns the count.
+
+    The file is written to a temporary name and renamed, so a reader never sees half a file.
+    """
+    path = Path(path)
+    kind = container_of(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    if kind == ".jsonl":
+        n = 0
+        with tmp.open("w", encoding="utf-8") as f:
+            for rec in records:
+                f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+                n += 1
+    elif kind == ".json":
+        recs = list(records)
+        n = len(recs)
+        with tmp.open("w", encoding="utf-8") as f:
+            json.dump(recs, f, ensure_ascii=False, indent=1)
+    else:
+        recs = list(records)
+        n = len(recs)
+        _write_parquet(tmp, recs)
+    tmp.replace(path)
+    return n
+
+
+def _native(values: list) -> bool:
+    """Values parquet stores without changing them: one scalar type (or None), or lists of strings."""
+    kinds = set()
+    for v in values:
+        if v is None:
+            continue
+        if isinstance(v, bool):
+            kinds.add("bool")
+        elif isinstance(v, int):
+            kinds.add("int")
+        elif isinstance(v, float):
+            kinds.add("float")
+        elif isinstance(v, str):
+            kinds.add("str")
+        elif isinstance(v, list) and all(isinstance(x, str) for x in v):
+            kinds.add("list[str]")
+        else:
+            return False
+    return len(kinds) <= 1
+
+
+def _native_array(pa: Any, values: list) -> Any:
+    """An Arrow array of the values as they are, or None when parquet would change them."""
+    if not _native(values):
+        return None
+    try:
+        return pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):  # e.g. an int beyond 64 bits
+        return None
+
+
+def _write_parquet(path: Path, records: list[dict]) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    columns = list(dict.fromkeys(k for rec in records for k in rec))
+    absent_col = "__onethinker_absent__"
+    while absent_col in columns:
+        absent_col += "_"
+    arrays, json_cols = {}, []
+    for col in columns:
+        values = [rec.get(col) for rec in records]
+        array = _native_array(pa, values)
+        if array is None:
+            json_cols.append(col)
+            array = pa.array(
+                [json.dumps(rec[col], ensure_ascii=False) if col in rec else None for rec in records], type=pa.string()
+            )
+        arrays[col] = array
+    absent = [[c for c in columns if c not in rec] for rec in records]
+    info: dict[str, Any] = {"json_columns": json_cols}
+    if any(absent):
+        arrays[absent_col] = pa.array(absent, type=pa.list_(pa.string()))
+        info["absent_column"] = absent_col
+    table = pa.table(arrays)
+    table = table.replace_schema_metadata({_PARQUET_META: json.dumps(info).encode()})
+    pq.write_table(table, path)
