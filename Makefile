@@ -10,9 +10,12 @@ DEMO_OUT ?= runs/demo
 setup: $(STAMP)
 
 # Re-installs only when pyproject.toml changes; a second `make setup` is a no-op.
+# SAM2 goes in after torch and builds against it (no isolated build environment, which would fetch
+# a second torch; no CUDA extension, which SAM2 only uses to fill small holes in masks).
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -e ".[dev]"
+	SAM2_BUILD_CUDA=0 $(PY) -m pip install -q --no-build-isolation "sam2>=1.1"
 	@touch $(STAMP)
 
 test: setup
