@@ -1,0 +1,1 @@
+"""Evaluation: the benchmarks' own metrics (``onethinker.evaluate.metrics``, spec/metrics.md)."""
