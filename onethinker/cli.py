@@ -7,9 +7,9 @@ import logging
 import sys
 
 from . import __version__
-from .commands import data, demo, reward
+from .commands import data, demo, evaluate, reward
 
-VERBS = (reward, data, demo)
+VERBS = (reward, data, evaluate, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

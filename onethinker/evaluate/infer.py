@@ -1,0 +1,91 @@
+"""One question about one image or video: the model's reasoning, its parsed answer, and a picture of it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ..generate.base import GenerationRequest, Generator, SamplingConfig
+from ..response import extract_answer, extract_think, normalize
+from ..tasks import get_task
+
+VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".ts"}
+
+
+def infer_one(
+    generator: Generator,
+    media: str | Path,
+    problem_type: str,
+    question: str = "",
+    options: list[str] | None = None,
+    *,
+    out_dir: str | Path = "runs/infer",
+    max_new_tokens: int = 1024,
+    temperature: float = 0.0,
+    video_fps: float = 2.0,
+    max_frames: int = 128,
+    segmenter: str = "auto",
+    sam2_config: str | None = None,
+    sam2_checkpoint: str | None = None,
+    device: str = "cpu",
+) -> dict[str, Any]:
+    from ..data.chat import user_message
+    from ..evaluate.families import _jsonable_value, _rle_encode
+    from ..evaluate.runner import _media_facts
+
+    media = Path(media).resolve()
+    if not media.is_file():
+        raise ValueError(f"{media}: no such file")
+    data_type = "video" if media.suffix.lower() in VIDEO_SUFFIXES else "image"
+    task = get_task(problem_type, data_type)
+    record = {"problem_id": media.name, "problem": question, "problem_type": task.problem_type, "data_type": data_type,
+              "options": options or [], "solution": "", "path": str(media)}
+    msg = user_message(record, media.parent, allow_absolute=True, video_options={"fps": video_fps, "max_frames": max_frames})
+    sampling = SamplingConfig(max_new_tokens=max_new_tokens, temperature=temperature)
+    output = generator.generate([GenerationRequest([msg], record)], sampling)[0][0]
+    text = normalize(output)
+    answer_text = extract_answer(text)
+    parsed = task.parse(answer_text) if answer_text is not None else None
+    result: dict[str, Any] = {
+        "media": str(media), "problem_type": task.problem_type, "data_type": data_type, "question": question,
+        "output": output, "reasoning": extract_think(text), "answer_text": answer_text,
+        "parsed": bool(parsed and parsed.ok), "parse_error": None if parsed is None else parsed.error,
+        "answer": _jsonable_value(parsed.value) if parsed is not None and parsed.ok else None, "files": [],
+    }
+    if parsed is None:
+        result["parse_error"] = "no <answer>...</answer> block"
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    row: dict[str, Any] = {"bench": "infer", "problem_id": media.stem, "index": 0, "problem_type": task.problem_type,
+                           "data_type": data_type, "task": task.key, "question": question, "options": options or [],
+                           "media": [{"kind": data_type, "path": media.name}], "output": output, "answer": answer_text,
+                           "pred": result["answer"], "truth": None, "score": None, **_media_facts(record, media.parent, True)}
+    if result["parsed"] and task.problem_type == "segmentation":
+        from ..segment import build_segmenter
+
+        seg = build_segmenter(segmenter, sam2_config=sam2_config, sam2_checkpoint=sam2_checkpoint, device=device)
+        if data_type == "image":
+            import numpy as np
+
+            from ..data.media import load_image
+
+            mask = seg.segment_image(np.asarray(load_image(media)), parsed.value)
+            row["pred_masks"] = {"0": _rle_encode(mask)}
+        else:
+            from ..data.media import probe_video, sample_video
+
+            info = probe_video(media)
+            clip = sample_video(media, fps=info.fps, max_frames=max(2, info.n_frames), min_frames=1)
+            masks = seg.segment_video(clip.frames, clip.timestamps, parsed.value)
+            row["pred_masks"] = {str(int(i)): _rle_encode(m) for i, m in zip(clip.frame_indices, masks)}
+        result["segmenter"] = seg.name
+    (out / "answer.json").write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")
+    result["files"].append(str(out / "answer.json"))
+    try:
+        from .viz import render_row
+
+        result["files"] += [str(p) for p in render_row(row, media.parent, out)]
+    except ImportError:  # pragma: no cover
+        pass
+    return result

@@ -1,0 +1,362 @@
+"""The evaluation runner: prompts through the registry, generation, parsing, official metrics, and
+results that survive interruption.
+
+For each benchmark file (evaluation format, spec/data-format.md) the runner appends one JSON row per
+finished item to ``OUT/<bench>.jsonl``. Running the same command again skips the items already there
+(by problem_id) and redoes a line torn by a kill. When a file is done it writes
+``OUT/<bench>.metrics.json`` (the family's official metrics, the metric variant, a per-task
+breakdown); after all files, ``OUT/summary.md`` and ``OUT/report.html``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from ..data.chat import media_of, record_messages
+from ..data.records import read_records
+from ..generate.base import GenerationRequest, Generator, SamplingConfig
+from ..response import extract_answer, normalize, truth_answer
+from ..rewards import score as reward_score
+from ..tasks import find_task
+from . import families as F
+from .store import ResultStore, item_key
+
+
+@dataclass
+class EvalConfig:
+    """Settings of an evaluation run (``onethinker eval`` flags map onto these)."""
+
+    batch_size: int = 8
+    limit: int | None = None  # first N items of each file
+    video_fps: float = 2.0
+    max_frames: int = 128
+    video_max_pixels: int | None = None
+    image_max_pixels: int | None = None
+    family: dict[str, str] = field(default_factory=dict)  # bench name -> family, overriding the default
+    segmenter: str = "auto"  # auto | grabcut | sam2
+    sam2_config: str | None = None
+    sam2_checkpoint: str | None = None
+    device: str = "cpu"
+    allow_absolute: bool = False
+
+
+class EvalError(ValueError):
+    pass
+
+
+def family_of(record: dict, override: str | None = None) -> str:
+    if override:
+        if override not in F.FAMILIES:
+            raise EvalError(f"unknown metric family {override!r}; expected one of {', '.join(F.FAMILIES)}")
+        return override
+    task = find_task(record.get("problem_type"), record.get("data_type"))
+    if task is None:
+        raise EvalError(f"no benchmark family for problem_type {record.get('problem_type')!r}, data_type {record.get('data_type')!r}")
+    return F.DEFAULT_FAMILY[task.key]
+
+
+def _media_facts(record: dict, media_root: Path | None, allow_absolute: bool) -> dict:
+    """Size (and duration for video) of the item's main medium, for pixel coordinates."""
+    from ..data.media import probe_video, resolve_media
+
+    facts: dict[str, Any] = {}
+    res = record.get("resolution")
+    media = media_of(record)
+    if not media:
+        return facts
+    kind, rel = media[0]
+    path = resolve_media(rel, media_root, allow_absolute=allow_absolute)
+    if kind == "video":
+        info = probe_video(path)
+        facts["size"] = [info.width, info.height]
+        facts["duration"] = info.duration
+    else:
+        from PIL import Image
+
+        with Image.open(path) as im:
+            facts["size"] = list(im.size)
+    if isinstance(res, dict) and res.get("width") and res.get("height"):
+        facts["size"] = [int(res["width"]), int(res["height"])]
+    return facts
+
+
+def score_output(record: dict, output: str | None, family: str, ctx: F.ItemContext, *, bench: str, index: int,
+                 allow_absolute: bool = False) -> dict:
+    """One result row for a record and the model's output (None when generation failed)."""
+    task = find_task(record.get("problem_type"), record.get("data_type"))
+    row: dict[str, Any] = {
+        "problem_id": record.get("problem_id"), "index": index, "bench": bench,
+        "problem_type": record.get("problem_type"), "data_type": record.get("data_type"),
+        "task": task.key if task else None, "family": family, "question": record.get("problem"),
+        "options": record.get("options") or [], "media": [{"kind": k, "path": p} for k, p in media_of(record)],
+        "output": output, "answer": None, "parse_error": None, "error": None,
+    }
+    if family == "anet_rtl":
+        row["video_id"] = record.get("video_id") or record.get("path")
+    truth_text = truth_answer(str(record.get("solution", "")))
+    truth_parsed = task.parse(truth_text) if task else None
+    if task is None or truth_parsed is None or not truth_parsed.ok:
+        raise EvalError(f"{bench}: record {index} (problem_id {record.get('problem_id')!r}): solution does not parse"
+                        + (f": {truth_parsed.error}" if truth_parsed is not None else ""))
+    pred = None
+    if output is not None:
+        answer = extract_answer(normalize(output))
+        row["answer"] = answer
+        if answer is None:
+            row["parse_error"] = "no <answer>...</answer> block"
+        else:
+            parsed = task.parse(answer)
+            if parsed.ok:
+                pred = parsed.value
+            else:
+                row["parse_error"] = parsed.error
+        row["reward"] = reward_score(output, record.get("solution", ""), record.get("problem_type"), record.get("data_type")).to_dict()
+    else:
+        row["reward"] = {"overall": 0.0, "format": 0.0, "accuracy": 0.0, "structure": 0.0}
+    try:
+        row.update(_media_facts(record, ctx.media_root, allow_absolute))
+    except Exception as e:  # a missing or unreadable medium: the item scores 0, the run goes on
+        row["error"] = f"media: {e}"
+    if row["error"] is None or family not in ("rec", "stvg", "got10k", "referring_segmentation", "vos"):
+        try:
+            F.score_item(family, task, record, pred, truth_parsed.value, ctx, row)
+        except Exception as e:  # a bug or bad media while scoring one item must not stop the run
+            row["error"] = f"scoring: {type(e).__name__}: {e}"
+            row["pred"], row["score"] = None, 0.0
+    else:
+        row["pred"], row["truth"], row["score"] = None, F._jsonable_value(truth_parsed.value), 0.0
+    return row
+
+
+@dataclass
+class BenchResult:
+    bench: str
+    items: int
+    metrics: dict[str, Any]
+    path: Path
+
+
+def _check_media_exist(messages: list[dict]) -> None:
+    for m in messages:
+        for item in m["content"] if isinstance(m.get("content"), list) else []:
+            kind = item.get("type")
+            if kind in ("image", "video") and not Path(item[kind]).is_file():
+                raise FileNotFoundError(f"{kind} not found: {item[kind]}")
+
+
+def _generate(generator: Generator, requests: list[GenerationRequest], sampling: SamplingConfig
+              ) -> tuple[list[list[str] | None], list[str | None]]:
+    """Outputs per request; if the batch fails, each request alone, so one bad item costs only itself."""
+    if not requests:
+        return [], []
+    try:
+        return list(generator.generate(requests, sampling)), [None] * len(requests)
+    except Exception as batch_error:  # noqa: F841 - retried one by one below
+        if len(requests) == 1:
+            return [None], [f"{type(batch_error).__name__}: {batch_error}"]
+    outputs: list[list[str] | None] = []
+    failures: list[str | None] = []
+    for req in requests:
+        try:
+            outputs.append(generator.generate([req], sampling)[0])
+            failures.append(None)
+        except Exception as e:
+            outputs.append(None)
+            failures.append(f"{type(e).__name__}: {e}")
+    return outputs, failures
+
+
+def _check_solutions(path: Path, records: list[dict]) -> None:
+    """Every ground truth must parse before any generation starts (bad input is a clear error)."""
+    bad = []
+    for i, r in enumerate(records):
+        task = find_task(r.get("problem_type"), r.get("data_type"))
+        if task is None:
+            bad.append(f"record {i} (problem_id {r.get('problem_id')!r}): problem_type {r.get('problem_type')!r} "
+                       f"with data_type {r.get('data_type')!r} is not a known task")
+            continue
+        parsed = task.parse(truth_answer(str(r.get("solution", ""))))
+        if not parsed.ok:
+            bad.append(f"record {i} (problem_id {r.get('problem_id')!r}): solution: {parsed.error}")
+    if bad:
+        more = f" (and {len(bad) - 10} more)" if len(bad) > 10 else ""
+        raise EvalError(f"{path}: {len(bad)} records cannot be evaluated{more}:\n  " + "\n  ".join(bad[:10]))
+
+
+def _bench_name(path: Path) -> str:
+    return path.stem
+
+
+def evaluate(
+    generator: Generator,
+    bench_files: list[str | Path],
+    out_dir: str | Path,
+    *,
+    media_root: str | Path | None = None,
+    config: EvalConfig | None = None,
+    sampling: SamplingConfig | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+    segmenter_factory: Callable[[], Any] | None = None,
+) -> list[BenchResult]:
+    """Evaluate ``generator`` on each benchmark file; resumable (see the module docstring)."""
+    cfg = config or EvalConfig()
+    sampling = sampling or SamplingConfig()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    root = Path(media_root) if media_root is not None else None
+    if segmenter_factory is None:
+        def segmenter_factory() -> Any:
+            from ..segment import build_segmenter
+
+            return build_segmenter(cfg.segmenter, sam2_config=cfg.sam2_config, sam2_checkpoint=cfg.sam2_checkpoint,
+                                   device=cfg.device)
+    ctx = F.ItemContext(root, segmenter_factory, cfg.video_fps)
+    video_options = {"fps": cfg.video_fps, "max_frames": cfg.max_frames}
+    if cfg.video_max_pixels:
+        video_options["max_pixels"] = cfg.video_max_pixels
+    results = []
+    for bench_file in bench_files:
+        path = Path(bench_file)
+        bench = _bench_name(path)
+        records = list(read_records(path))
+        if cfg.limit is not None:
+            records = records[: cfg.limit]
+        seen: dict[str, int] = {}
+        for i, r in enumerate(records):
+            k = item_key(r.get("problem_id"))
+            if k in seen:
+                raise EvalError(f"{path}: records {seen[k]} and {i} share problem_id {r.get('problem_id')!r}; "
+                                "resuming needs unique ids (run `onethinker data check`)")
+            seen[k] = i
+        override = cfg.family.get(bench)
+        families = [family_of(r, override) for r in records]
+        _check_solutions(path, records)
+        store = ResultStore(out / f"{bench}.jsonl")
+        done = store.load()
+        todo = [i for i, r in enumerate(records) if item_key(r.get("problem_id")) not in done]
+        if progress:
+            progress(bench, len(records) - len(todo), len(records))
+        for start in range(0, len(todo), cfg.batch_size):
+            chunk = todo[start : start + cfg.batch_size]
+            requests, slots, rows = [], [], {}
+            for i in chunk:
+                rec = records[i]
+                try:
+                    msgs = record_messages(rec, root, allow_absolute=cfg.allow_absolute, video_options=video_options)
+                    _check_media_exist(msgs)
+                except Exception as e:  # media missing, bad placeholders: the item scores 0
+                    row = score_output(rec, None, families[i], ctx, bench=bench, index=i, allow_absolute=cfg.allow_absolute)
+                    row["error"] = f"prompt: {e}"
+                    rows[i] = row
+                    continue
+                requests.append(GenerationRequest(msgs, rec))
+                slots.append(i)
+            t0 = time.perf_counter()
+            outputs, failures = _generate(generator, requests, sampling)
+            per_item = (time.perf_counter() - t0) / max(1, len(requests))
+            for i, outs, failure in zip(slots, outputs, failures):
+                row = score_output(records[i], outs[0] if outs else None, families[i], ctx, bench=bench, index=i,
+                                   allow_absolute=cfg.allow_absolute)
+                if failure:
+                    row["error"] = f"generation: {failure}"
+                row["gen_seconds"] = round(per_item, 3)
+                rows[i] = row
+            store.append(rows[i] for i in chunk)
+            if progress:
+                progress(bench, len(records) - len(todo) + start + len(chunk), len(records))
+        all_rows = store.load()
+        ordered = [all_rows[item_key(r.get("problem_id"))] for r in records]
+        metrics = bench_metrics(bench, ordered, generator=generator.name, segmenter=ctx._segmenter, media_root=root,
+                                config=cfg, sampling=sampling, source=path)
+        (out / f"{bench}.metrics.json").write_text(json.dumps(metrics, indent=2, default=str), encoding="utf-8")
+        results.append(BenchResult(bench, len(records), metrics, out / f"{bench}.jsonl"))
+    write_summary(out, [r.metrics for r in results])
+    try:
+        from .report import write_report
+
+        write_report(out, [r.metrics for r in results], media_root=root)
+    except ImportError:  # pragma: no cover - the report module ships with the package
+        pass
+    return results
+
+
+def _mean(values: list[float]) -> float:
+    return float(sum(values) / len(values)) if values else 0.0
+
+
+def bench_metrics(bench: str, rows: list[dict], *, generator: str, segmenter: Any, media_root: Path | None,
+                  config: EvalConfig, sampling: SamplingConfig, source: Path) -> dict:
+    """The metrics file: official metrics per family, per-task breakdown, and how they were computed."""
+    by_family: dict[str, list[dict]] = defaultdict(list)
+    by_task: dict[str, list[dict]] = defaultdict(list)
+    for r in rows:
+        by_family[r["family"]].append(r)
+        by_task[r.get("task") or str(r.get("problem_type"))].append(r)
+    fam_metrics = {}
+    for fam, fam_rows in by_family.items():
+        fam_metrics[fam] = {"items": len(fam_rows), "metrics": F.aggregate(fam, fam_rows), "variant": F.variant(fam)}
+    tasks = {}
+    for key, task_rows in sorted(by_task.items()):
+        tasks[key] = {
+            "items": len(task_rows),
+            "score": _mean([r.get("score", 0.0) for r in task_rows]),
+            "reward": _mean([r["reward"]["overall"] for r in task_rows]),
+            "format": _mean([r["reward"]["format"] for r in task_rows]),
+            "accuracy": _mean([r["reward"]["accuracy"] for r in task_rows]),
+            "unparsed": sum(r.get("pred") is None for r in task_rows),
+            "errors": sum(bool(r.get("error")) for r in task_rows),
+        }
+    seg_name = getattr(segmenter, "name", None)
+    if seg_name is None and any(f in by_family for f in ("referring_segmentation", "vos")):
+        seg_name = "(segmentation items were scored in an earlier run)"
+    return {
+        "bench": bench,
+        "source": str(source),
+        "media_root": str(media_root) if media_root else None,
+        "items": len(rows),
+        "model": generator,
+        "families": fam_metrics,
+        "by_task": tasks,
+        "unparsed": sum(r.get("pred") is None for r in rows),
+        "errors": sum(bool(r.get("error")) for r in rows),
+        "segmenter": seg_name,
+        "sampling": asdict(sampling),
+        "config": {k: v for k, v in asdict(config).items()},
+        "written": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return "nan" if math.isnan(v) else f"{v:.4f}"
+    return str(v)
+
+
+def write_summary(out: Path, all_metrics: list[dict]) -> Path:
+    lines = ["# Evaluation summary", ""]
+    for m in all_metrics:
+        lines += [f"## {m['bench']}", "", f"{m['items']} items, model `{m['model']}`"
+                  + (f", segmenter `{m['segmenter']}`" if m.get("segmenter") else "")
+                  + f"; {m['unparsed']} unparsed answers, {m['errors']} items with errors.", ""]
+        lines += ["| family | items | metric | value |", "|---|---|---|---|"]
+        for fam, fm in m["families"].items():
+            for name, value in fm["metrics"].items():
+                lines.append(f"| {fam} | {fm['items']} | {name} | {_fmt(value)} |")
+        lines += ["", "| task | items | score | reward | format | accuracy | unparsed |", "|---|---|---|---|---|---|---|"]
+        for task, t in m["by_task"].items():
+            lines.append(f"| {task} | {t['items']} | {_fmt(t['score'])} | {_fmt(t['reward'])} | {_fmt(t['format'])} | "
+                         f"{_fmt(t['accuracy'])} | {t['unparsed']} |")
+        lines += ["", "Metric variants:", ""]
+        for fam, fm in m["families"].items():
+            lines.append(f"- {fam}: {fm['variant']}")
+        lines.append("")
+    path = out / "summary.md"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+

@@ -1,0 +1,34 @@
+"""The transformers back-end: any Qwen2.5-VL / Qwen3-VL checkpoint, batched, on CPU or GPU."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .base import GenerationRequest, Generator, SamplingConfig
+
+
+class TransformersGenerator(Generator):
+    def __init__(self, model: str, *, dtype: str = "auto", device: str = "cpu", lora: str | None = None,
+                 image_max_pixels: int | None = None, video_max_pixels: int | None = None,
+                 model_obj: Any = None, processor: Any = None, **_: Any) -> None:
+        """``model``: local path or hub id. ``model_obj``/``processor`` reuse an already loaded model
+        (the RL trainer's policy) instead of loading one."""
+        if model_obj is None:
+            from ..models import load
+
+            model_obj, processor = load(model, dtype=dtype, device=device, lora=lora)
+        self.model, self.processor = model_obj, processor
+        self.name = f"transformers:{model}"
+        self.image_max_pixels, self.video_max_pixels = image_max_pixels, video_max_pixels
+
+    def generate(self, requests: list[GenerationRequest], sampling: SamplingConfig) -> list[list[str]]:
+        from ..models.inputs import generate
+
+        if not requests:
+            return []
+        return generate(
+            self.model, self.processor, [r.messages for r in requests],
+            max_new_tokens=sampling.max_new_tokens, temperature=sampling.temperature, top_p=sampling.top_p,
+            num_return_sequences=sampling.n, seed=sampling.seed,
+            image_max_pixels=self.image_max_pixels, video_max_pixels=self.video_max_pixels,
+        )

@@ -1,0 +1,87 @@
+"""Any OpenAI-compatible chat endpoint (vLLM's server, hosted APIs): images and sampled video frames
+are sent inline as base64 data URLs, each video frame preceded by its time."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from .base import GenerationRequest, Generator, SamplingConfig
+
+
+def _data_url(image: Any) -> str:
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+class OpenAIGenerator(Generator):
+    def __init__(self, model: str, *, base_url: str | None = None, api_key_env: str = "OPENAI_API_KEY",
+                 timeout_s: float = 300.0, retries: int = 3, concurrency: int = 4,
+                 image_max_pixels: int | None = None, video_max_pixels: int | None = None, **_: Any) -> None:
+        self.model = model
+        self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1").rstrip("/")
+        self.api_key = os.environ.get(api_key_env, "")
+        self.timeout_s, self.retries, self.concurrency = timeout_s, retries, concurrency
+        self.image_max_pixels, self.video_max_pixels = image_max_pixels, video_max_pixels
+        self.name = f"openai:{model}@{self.base_url}"
+
+    def _content(self, content: Any) -> Any:
+        from PIL import Image
+
+        from ..data.media import load_image, sample_video
+
+        if isinstance(content, str):
+            return content
+        out = []
+        for item in content:
+            kind = item.get("type")
+            if kind == "text":
+                out.append({"type": "text", "text": item["text"]})
+            elif kind == "image":
+                img = load_image(item["image"], max_pixels=self.image_max_pixels)
+                out.append({"type": "image_url", "image_url": {"url": _data_url(img)}})
+            elif kind == "video":
+                clip = sample_video(item["video"], fps=float(item.get("fps", 2.0)), max_frames=int(item.get("max_frames", 128)),
+                                    max_pixels=item.get("max_pixels") or self.video_max_pixels)
+                for frame, t in zip(clip.frames, clip.timestamps):
+                    out.append({"type": "text", "text": f"<{t:.1f} seconds>"})
+                    out.append({"type": "image_url", "image_url": {"url": _data_url(Image.fromarray(frame))}})
+        return out
+
+    def _post(self, payload: dict) -> dict:
+        req = urllib.request.Request(
+            self.base_url + "/chat/completions", data=json.dumps(payload).encode("utf-8"),
+            headers={"Content-Type": "application/json", **({"Authorization": f"Bearer {self.api_key}"} if self.api_key else {})},
+            method="POST",
+        )
+        last = None
+        for attempt in range(self.retries + 1):
+            try:
+                with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
+                    return json.loads(resp.read().decode("utf-8"))
+            except (urllib.error.URLError, OSError, ValueError) as e:
+                last = e
+                if isinstance(e, urllib.error.HTTPError) and e.code < 500 and e.code != 429:
+                    break
+                time.sleep(min(30.0, 2.0**attempt))
+        raise RuntimeError(f"{self.base_url}/chat/completions failed: {last}")
+
+    def _one(self, req: GenerationRequest, sampling: SamplingConfig) -> list[str]:
+        messages = [{"role": m["role"], "content": self._content(m["content"])} for m in req.messages]
+        payload = {"model": self.model, "messages": messages, "max_tokens": sampling.max_new_tokens,
+                   "temperature": sampling.temperature, "top_p": sampling.top_p, "n": sampling.n, "seed": sampling.seed}
+        data = self._post(payload)
+        texts = [c.get("message", {}).get("content") or "" for c in data.get("choices", [])]
+        return (texts + [""] * sampling.n)[: sampling.n]
+
+    def generate(self, requests: list[GenerationRequest], sampling: SamplingConfig) -> list[list[str]]:
+        with ThreadPoolExecutor(max_workers=max(1, min(self.concurrency, len(requests) or 1))) as ex:
+            return list(ex.map(lambda r: self._one(r, sampling), requests))

@@ -1,0 +1,143 @@
+"""The evaluation runner: official metrics end to end, resumable after interruption (even kill -9)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from onethinker.data.records import read_records, write_records
+from onethinker.evaluate.runner import EvalConfig, EvalError, evaluate
+from onethinker.evaluate.store import ResultStore
+from onethinker.generate.base import GenerationRequest, Generator, SamplingConfig
+from onethinker.generate.scripted import ScriptedGenerator
+
+
+@pytest.fixture(scope="module")
+def bench(corpus, tmp_path_factory):
+    """The corpus's held-out items without segmentation (those have their own tests)."""
+    out = tmp_path_factory.mktemp("bench") / "eval_small.json"
+    recs = [r for r in read_records(corpus / "eval_synthetic.json") if r["problem_type"] != "segmentation"]
+    write_records(out, recs)
+    return out
+
+
+def run(gen, bench, out, corpus, **cfg):
+    return evaluate(gen, [bench], out, media_root=corpus, config=EvalConfig(**cfg))[0]
+
+
+def test_a_perfect_model_gets_perfect_official_metrics(bench, corpus, tmp_path):
+    res = run(ScriptedGenerator(noise=0.0, malformed=0.0), bench, tmp_path, corpus)
+    fams = res.metrics["families"]
+    assert res.items == len(list(read_records(bench)))
+    for fam, fm in fams.items():
+        for name, value in fm["metrics"].items():
+            expect = 0.0 if name == "WER" else 1.0
+            assert value == pytest.approx(expect), (fam, name, value)
+        assert fm["variant"]
+    assert res.metrics["unparsed"] == 0 and res.metrics["errors"] == 0
+    assert (tmp_path / "summary.md").is_file() and (tmp_path / "eval_small.metrics.json").is_file()
+
+
+class Garbage(Generator):
+    name = "garbage"
+
+    def generate(self, requests, sampling):
+        return [["no tags, no answer"] for _ in requests]
+
+
+def test_unparseable_answers_score_zero_and_stay_in_the_denominator(bench, corpus, tmp_path):
+    res = run(Garbage(), bench, tmp_path, corpus)
+    assert res.metrics["unparsed"] == res.items
+    for fam, fm in res.metrics["families"].items():
+        for name, value in fm["metrics"].items():
+            assert value == (1.0 if name == "WER" else 0.0), (fam, name)  # WER: every reference word deleted
+    rows = ResultStore(tmp_path / "eval_small.jsonl").rows()
+    assert len(rows) == res.items and all(r["parse_error"] == "no <answer>...</answer> block" for r in rows)
+
+
+def test_resume_skips_finished_items_and_repairs_a_torn_line(bench, corpus, tmp_path):
+    gen = ScriptedGenerator(noise=0.3)
+    first = run(gen, bench, tmp_path, corpus, limit=10)
+    assert first.items == 10
+    path = tmp_path / "eval_small.jsonl"
+    with path.open("ab") as f:  # a write cut short by a crash
+        f.write(b'{"problem_id": 123, "index": 3, "output": "<think>tr')
+    full = run(gen, bench, tmp_path, corpus)
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    ids = [r["problem_id"] for r in rows]
+    assert len(ids) == len(set(ids)) == full.items
+    reference = run(gen, bench, tmp_path / "clean", corpus)
+    assert full.metrics["families"] == reference.metrics["families"]
+
+
+def test_kill_minus_nine_then_resume(bench, corpus, tmp_path):
+    script = f"""
+import sys
+from onethinker.evaluate.runner import EvalConfig, evaluate
+from onethinker.generate.scripted import ScriptedGenerator
+evaluate(ScriptedGenerator(noise=0.3, delay_s=0.05), [{str(bench)!r}], {str(tmp_path)!r},
+         media_root={str(corpus)!r}, config=EvalConfig(batch_size=2))
+"""
+    proc = subprocess.Popen([sys.executable, "-c", script])
+    path = tmp_path / "eval_small.jsonl"
+    deadline = time.time() + 60
+    while time.time() < deadline and (not path.exists() or path.read_text().count("\n") < 6):
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    partial = ResultStore(path).rows()
+    total = len(list(read_records(bench)))
+    assert 0 < len(partial) < total
+    res = run(ScriptedGenerator(noise=0.3), bench, tmp_path, corpus)
+    rows = ResultStore(path).rows()
+    assert len(rows) == total == len({r["problem_id"] for r in rows})
+    reference = run(ScriptedGenerator(noise=0.3), bench, tmp_path / "clean", corpus)
+    assert res.metrics["families"] == reference.metrics["families"]
+
+
+def test_missing_media_is_an_error_row_not_a_crash(bench, corpus, tmp_path):
+    recs = list(read_records(bench))[:6]
+    recs[2] = dict(recs[2], path="media/images/missing.png")
+    broken = tmp_path / "broken.json"
+    write_records(broken, recs)
+    res = evaluate(ScriptedGenerator(noise=0.0), [broken], tmp_path / "out", media_root=corpus)[0]
+    rows = {r["index"]: r for r in ResultStore(tmp_path / "out" / "broken.jsonl").rows()}
+    assert rows[2]["error"] and "missing.png" in rows[2]["error"] and rows[2]["score"] == 0.0
+    assert res.metrics["errors"] == 1 and res.items == 6
+
+
+def test_bad_benchmark_files_are_clear_errors(bench, corpus, tmp_path):
+    recs = list(read_records(bench))[:3]
+    dup = tmp_path / "dup.json"
+    write_records(dup, [recs[0], recs[1], dict(recs[2], problem_id=recs[0]["problem_id"])])
+    with pytest.raises(EvalError, match="records 0 and 2 share problem_id"):
+        evaluate(ScriptedGenerator(), [dup], tmp_path / "o", media_root=corpus)
+    bad = tmp_path / "bad.json"
+    write_records(bad, [dict(recs[0], solution="<answer>{not json</answer>", problem_type="temporal grounding", data_type="video")])
+    with pytest.raises(EvalError, match="record 0 .*solution"):
+        evaluate(ScriptedGenerator(), [bad], tmp_path / "o2", media_root=corpus)
+
+
+def test_family_override_anet_rtl(tmp_path):
+    from onethinker.data.synth import SynthConfig, synthesize
+
+    synthesize(SynthConfig(n=12, seed=4, tasks=["temporal grounding"], held_out=0.5, workers=1), tmp_path / "c")
+    tg = tmp_path / "anet.json"
+    write_records(tg, read_records(tmp_path / "c" / "eval_synthetic.json"))
+    res = evaluate(ScriptedGenerator(noise=0.0, malformed=0.0), [tg], tmp_path / "o", media_root=tmp_path / "c",
+                   config=EvalConfig(family={"anet": "anet_rtl"}))[0]
+    assert res.metrics["families"]["anet_rtl"]["metrics"] == {"mIoU": 1.0, "P@0.5": 1.0}
+
+
+def test_cli(bench, corpus, tmp_path, capsys):
+    from onethinker.cli import main
+
+    code = main(["eval", "--backend", "scripted", "--noise", "0.2", "--bench", str(bench), "--media-root", str(corpus),
+                 "--out", str(tmp_path), "--limit", "12"])
+    assert code == 0
+    assert len(ResultStore(tmp_path / "eval_small.jsonl").rows()) == 12
+    assert "eval_small (12 items)" in capsys.readouterr().err
