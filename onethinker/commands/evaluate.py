@@ -171,5 +171,7 @@ def run_viz(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as e:
         console.print(f"[red]error:[/red] {e}", highlight=False)
         return 1
-    console.print(f"wrote {len(paths)} files to {args.out}")
+    console.print(f"wrote {len(paths)} items to {args.out}")
+    for reason in getattr(paths, "skipped", [])[:20]:
+        console.print(f"[yellow]skipped:[/yellow] {reason}", highlight=False)
     return 0

@@ -82,10 +82,9 @@ def infer_one(
         result["segmenter"] = seg.name
     (out / "answer.json").write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")
     result["files"].append(str(out / "answer.json"))
-    try:
-        from .viz import render_row
+    from .viz import render_item
 
-        result["files"] += [str(p) for p in render_row(row, media.parent, out)]
-    except ImportError:  # pragma: no cover
-        pass
+    for name, data in render_item(row, media.parent):
+        (out / name).write_bytes(data)
+        result["files"].append(str(out / name))
     return result
