@@ -1,0 +1,134 @@
+"""Generation back-ends through the evaluation runner: OpenAI-compatible HTTP (a real local server),
+transformers (the tiny model), and `onethinker infer`."""
+
+import base64
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import numpy as np
+import pytest
+
+from onethinker.data.records import read_records, write_records
+from onethinker.evaluate.infer import infer_one
+from onethinker.evaluate.runner import EvalConfig, evaluate
+from onethinker.evaluate.store import ResultStore
+from onethinker.generate.base import GenerationRequest, Generator, SamplingConfig
+from onethinker.generate.openai_backend import OpenAIGenerator
+
+
+class FakeChat(BaseHTTPRequestHandler):
+    def do_POST(self):  # noqa: N802
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.server.requests.append((self.path, dict(self.headers), body))
+        choices = [{"index": i, "message": {"role": "assistant", "content": "<think>t</think><answer>A</answer>"}}
+                   for i in range(body.get("n", 1))]
+        payload = json.dumps({"choices": choices}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def chat_server():
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), FakeChat)
+    srv.requests = []
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    yield srv, f"http://127.0.0.1:{srv.server_address[1]}/v1"
+    srv.shutdown()
+    srv.server_close()
+
+
+def test_openai_backend_sends_images_and_timed_frames_inline(chat_server, corpus, tmp_path, monkeypatch):
+    srv, url = chat_server
+    monkeypatch.setenv("MY_KEY", "sk-test")
+    recs = list(read_records(corpus / "eval_synthetic.json"))
+    img = next(r for r in recs if r["data_type"] == "image" and r["problem_type"] == "multiple choice")
+    vid = next(r for r in recs if r["data_type"] == "video")
+    bench = tmp_path / "b.json"
+    write_records(bench, [img, vid])
+    gen = OpenAIGenerator("served-model", base_url=url, api_key_env="MY_KEY")
+    res = evaluate(gen, [bench], tmp_path / "out", media_root=corpus, config=EvalConfig(video_fps=2.0))[0]
+    assert res.items == 2
+    (path, headers, body_img), (_, _, body_vid) = sorted(srv.requests, key=lambda r: len(json.dumps(r[2])))
+    assert path == "/v1/chat/completions" and headers["Authorization"] == "Bearer sk-test"
+    assert body_img["model"] == "served-model" and body_img["temperature"] == 0.0
+    content = body_img["messages"][0]["content"]
+    assert content[0]["type"] == "image_url" and content[0]["image_url"]["url"].startswith("data:image/png;base64,")
+    base64.b64decode(content[0]["image_url"]["url"].split(",", 1)[1])
+    assert content[-1]["type"] == "text" and "Options:" in content[-1]["text"]
+    vcontent = body_vid["messages"][0]["content"]
+    stamps = [c["text"] for c in vcontent if c["type"] == "text" and c["text"].endswith("seconds>")]
+    assert stamps[:3] == ["<0.0 seconds>", "<0.5 seconds>", "<1.0 seconds>"]
+    rows = ResultStore(tmp_path / "out" / "b.jsonl").rows()
+    assert {r["answer"] for r in rows} == {"A"}
+
+
+@pytest.fixture(scope="module")
+def tiny_model(corpus, tmp_path_factory):
+    from onethinker.models.tiny import build_tiny
+
+    out = tmp_path_factory.mktemp("tiny")
+    build_tiny(out, corpus_dir=corpus, size="tiny", seed=0)
+    return out
+
+
+def test_transformers_backend_evaluates_the_tiny_model(tiny_model, corpus, tmp_path, monkeypatch):
+    from onethinker.generate import build_generator
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    gen = build_generator("transformers", str(tiny_model))
+    recs = list(read_records(corpus / "eval_synthetic.json"))
+    picks = [next(r for r in recs if r["data_type"] == d) for d in ("image", "video")]
+    bench = tmp_path / "tiny.json"
+    write_records(bench, picks)
+    res = evaluate(gen, [bench], tmp_path / "out", media_root=corpus, config=EvalConfig(batch_size=2),
+                   sampling=SamplingConfig(max_new_tokens=6))[0]
+    rows = ResultStore(tmp_path / "out" / "tiny.jsonl").rows()
+    assert res.items == 2 and all(isinstance(r["output"], str) and r["error"] is None for r in rows)
+    assert (tmp_path / "out" / "report.html").is_file()
+
+
+class FixedAnswer(Generator):
+    name = "fixed"
+
+    def __init__(self, text):
+        self.text = text
+
+    def generate(self, requests, sampling):
+        self.seen = requests
+        return [[self.text] for _ in requests]
+
+
+def test_infer_segments_and_draws(corpus, tmp_path):
+    rec = next(r for r in read_records(corpus / "eval_synthetic.json")
+               if r["problem_type"] == "segmentation" and r["data_type"] == "image")
+    answer = rec["solution"].removeprefix("<answer>").removesuffix("</answer>")
+    gen = FixedAnswer(f"<think>It is there.</think><answer>{answer}</answer>")
+    result = infer_one(gen, corpus / rec["path"], "segmentation", rec["problem"], out_dir=tmp_path, segmenter="grabcut")
+    assert result["parsed"] and result["reasoning"] == "It is there." and result["segmenter"] == "grabcut"
+    assert result["answer"]["box"] == json.loads(answer)["boxes"]
+    assert any(f.endswith(".png") for f in result["files"]) and (tmp_path / "answer.json").is_file()
+    text = gen.seen[0].messages[0]["content"][-1]["text"]
+    assert text.startswith(rec["problem"]) and "3 positive points" in text
+
+
+def test_infer_cli_reports_an_unparseable_answer(corpus, tmp_path, capsys, tiny_model, monkeypatch):
+    from onethinker.cli import main
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    rec = next(r for r in read_records(corpus / "eval_synthetic.json") if r["data_type"] == "video")
+    code = main(["infer", "--model", str(tiny_model), "--media", str(corpus / rec["path"]), "--problem-type",
+                 "temporal grounding", "--question", "When does the red circle appear?", "--out", str(tmp_path),
+                 "--max-new-tokens", "4"])
+    assert code == 0
+    err = capsys.readouterr().err
+    assert "answer" in err and "could not parse" in err
+    saved = json.loads((tmp_path / "answer.json").read_text())
+    assert saved["data_type"] == "video" and saved["parsed"] is False
