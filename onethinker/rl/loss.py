@@ -34,11 +34,14 @@ def policy_loss(
     mask: torch.Tensor,
     cfg: LossConfig,
     ref_logp: torch.Tensor | None = None,
+    token_count: float | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """``logp``, ``old_logp``, ``mask``: (B, T) per response token; ``advantages``: (B,) or (B, T).
 
     ratio = exp(logp - old_logp); loss = -min(ratio A, clip(ratio, 1 - eps_low, 1 + eps_high) A);
     where A < 0 the loss is capped at -c A (dual clip). Returns the token-mean loss and metrics.
+    ``token_count``: the number of response tokens of the whole mini-batch when this call sees one
+    micro-batch of it, so that the micro-batch losses add up to the mini-batch's token-mean.
     """
     mask = mask.to(logp.dtype)
     adv = advantages if advantages.dim() == 2 else advantages[:, None].expand_as(logp)
@@ -53,7 +56,8 @@ def policy_loss(
         cap = -cfg.dual_clip * adv
         dual = (adv < 0) & (clipped > cap)
         per_token = torch.where(adv < 0, torch.minimum(clipped, cap), clipped)
-    loss = masked_mean(per_token, mask)
+    denom = mask.sum().clamp(min=1) if token_count is None else max(float(token_count), 1.0)
+    loss = (per_token * mask).sum() / denom
     metrics = {
         "pg_loss": float(loss.detach()),
         "clip_frac": float(masked_mean((loss2 > loss1).to(logp.dtype), mask).detach()),
@@ -62,9 +66,9 @@ def policy_loss(
         "ratio_mean": float(masked_mean(ratio, mask).detach()),
     }
     if ref_logp is not None and cfg.kl_coef > 0:
-        kl = masked_mean(low_var_kl(logp, ref_logp), mask)
-        loss = loss + cfg.kl_coef * kl
-        metrics["kl"] = float(kl.detach())
+        kl_sum = (low_var_kl(logp, ref_logp) * mask).sum() / denom
+        loss = loss + cfg.kl_coef * kl_sum
+        metrics["kl"] = float(masked_mean(low_var_kl(logp, ref_logp), mask).detach())
     elif ref_logp is not None:
         metrics["kl"] = float(masked_mean(low_var_kl(logp, ref_logp), mask).detach())
     return loss, metrics

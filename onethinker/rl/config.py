@@ -1,0 +1,91 @@
+"""Configuration of the native RL trainer (YAML via onethinker.config; every run writes its resolved copy)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..rewards import RewardConfig
+from .loss import LossConfig
+
+
+@dataclass
+class RLModelConfig:
+    path: str = ""  # the policy to start from (the SFT checkpoint)
+    dtype: str = "auto"
+    device: str = "cpu"
+    gradient_checkpointing: bool = False
+    freeze_vision_tower: bool = True  # as in the SFT cold start: only the language model learns
+    freeze_projector: bool = False
+    threads: int = 0  # torch CPU threads; 0: torch's default
+
+
+@dataclass
+class RLDataConfig:
+    train_files: list[str] = field(default_factory=list)  # RL-train record files
+    media_root: str | None = None  # default: the folder of the first file
+    max_records: int | None = None
+    tasks: list[str] = field(default_factory=list)  # task keys to keep; empty: all
+
+
+@dataclass
+class RolloutConfig:
+    prompts_per_step: int = 128  # rollout batch, in prompts (paper: 128)
+    n: int = 8  # rollouts per prompt (paper: 8)
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 0
+    max_new_tokens: int = 4096
+    generation_batch_size: int = 16  # prompts per generate() call
+    video_fps: float = 2.0
+    max_frames: int = 128
+    image_max_pixels: int | None = None
+    video_max_pixels: int | None = None
+
+
+@dataclass
+class AlgorithmConfig:
+    estimator: str = "ema_grpo"  # grpo | dr_grpo | ema_grpo
+    ema_decay: float = 0.99
+    min_std: float = 1e-3
+    guard: float = 5.0
+    eps: float = 1e-6
+    filter_groups: bool = True  # drop groups whose mean accuracy is <= low or >= high
+    filter_low: float = 0.01
+    filter_high: float = 0.99
+    drop_equal_scores: bool = False
+    max_sampling_tries: int = 20  # dynamic sampling: draws of prompts per step at most
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 2e-6
+    weight_decay: float = 1e-2
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    warmup_steps: int = 0
+    grad_clip: float = 1.0
+    mini_batch_prompts: int = 32  # prompts per policy update (paper: global batch 32)
+    micro_batch_size: int = 8  # rollouts per forward/backward (gradient accumulation)
+    ppo_epochs: int = 1  # passes over the rollout batch
+
+
+@dataclass
+class RLRunConfig:
+    output_dir: str = "runs/rl"
+    max_steps: int = 200
+    seed: int = 0
+    save_every: int = 50
+    keep_checkpoints: int = 2
+    log_every: int = 1
+    tensorboard: bool = True  # when the tensorboard package is installed
+
+
+@dataclass
+class RLConfig:
+    model: RLModelConfig = field(default_factory=RLModelConfig)
+    data: RLDataConfig = field(default_factory=RLDataConfig)
+    rollout: RolloutConfig = field(default_factory=RolloutConfig)
+    algorithm: AlgorithmConfig = field(default_factory=AlgorithmConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    reward: RewardConfig = field(default_factory=RewardConfig)
+    run: RLRunConfig = field(default_factory=RLRunConfig)

@@ -1,0 +1,546 @@
+"""The native single-machine RL trainer: rollouts -> rewards -> online filtering -> advantages ->
+clipped policy updates, with checkpoints that resume to the same weights and EMA state.
+
+One step:
+1. draw ``prompts_per_step`` RL-train prompts (a seeded permutation per epoch; the position is part of
+   the checkpoint) and sample ``n`` responses each at temperature 1.0 (transformers ``generate``);
+2. score every rollout with ``onethinker.rewards`` (batch scorer);
+3. drop groups without signal (mean accuracy <= 0.01 or >= 0.99) and draw more prompts until the step
+   is full, up to ``max_sampling_tries`` draws;
+4. advantages with the configured estimator (``onethinker.rl.advantages``; EMA-GRPO by default);
+5. log-probabilities of the sampled tokens under the policy before the update (``old``), then
+   ``ppo_epochs`` passes of mini-batch updates with the token-mean clipped surrogate
+   (``onethinker.rl.loss``), gradient clipping and AdamW with warm-up.
+Every step appends a JSON line to ``OUTPUT/log.jsonl`` (and TensorBoard when installed).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import random
+import shutil
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from ..config import save_config
+from ..data.chat import record_messages
+from ..data.records import read_records
+from ..rewards import RewardScorer
+from ..tasks import find_task, task_key
+from .advantages import EMAStats, compute_advantages
+from .config import RLConfig
+from .filtering import keep_groups
+from .loss import policy_loss
+
+log = logging.getLogger(__name__)
+_PAD_KEYS = ("input_ids", "attention_mask", "mm_token_type_ids", "token_type_ids")
+
+
+# ---------------------------------------------------------------------------------------------
+# prompts and batches
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class Prompt:
+    record: dict
+    messages: list[dict]
+    task: str  # task key (EMA statistics and logs are per task key)
+    features: dict[str, torch.Tensor] | None = None  # processor output for this prompt alone
+
+
+@dataclass
+class Rollout:
+    prompt: Prompt
+    group: str
+    response: list[int]  # sampled token ids, up to and including the stop token
+    text: str
+    reward: Any = None
+    advantage: float = 0.0
+    old_logp: torch.Tensor | None = None
+    ref_logp: torch.Tensor | None = None
+
+
+def collate_prompts(features: list[dict[str, torch.Tensor]], pad_id: int) -> dict[str, torch.Tensor]:
+    """Left-pad the token rows of single-prompt features and concatenate their media tensors."""
+    length = max(f["input_ids"].shape[1] for f in features)
+    out: dict[str, Any] = {}
+    for key in _PAD_KEYS:
+        if key not in features[0]:
+            continue
+        fill = pad_id if key == "input_ids" else 0
+        rows = []
+        for f in features:
+            row = f[key]
+            pad = length - row.shape[1]
+            rows.append(torch.cat([torch.full((1, pad), fill, dtype=row.dtype), row], dim=1) if pad else row)
+        out[key] = torch.cat(rows, dim=0)
+    for key in features[0]:
+        if key in _PAD_KEYS:
+            continue
+        parts = [f[key] for f in features if key in f]
+        if isinstance(parts[0], torch.Tensor):
+            out[key] = torch.cat(parts, dim=0)
+        else:
+            out[key] = [x for p in parts for x in p]
+    # media of prompts that lack a kind some other prompt has are simply absent from the concatenation
+    for key in ("pixel_values", "image_grid_thw", "pixel_values_videos", "video_grid_thw"):
+        present = [f for f in features if key in f]
+        if present and len(present) != len(features):
+            out[key] = torch.cat([f[key] for f in present], dim=0)
+    return out
+
+
+def _to(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+
+
+class PromptStream:
+    """Prompts in a seeded order, epoch after epoch; ``state`` is (epoch, position)."""
+
+    def __init__(self, records: list[dict], seed: int) -> None:
+        if not records:
+            raise ValueError("no RL-train records to sample prompts from")
+        self.records, self.seed = records, seed
+        self.epoch, self.pos = 0, 0
+        self._order = self._permutation()
+
+    def _permutation(self) -> list[int]:
+        return np.random.default_rng([self.seed, self.epoch]).permutation(len(self.records)).tolist()
+
+    def take(self, k: int) -> list[dict]:
+        out = []
+        while len(out) < k:
+            if self.pos >= len(self._order):
+                self.epoch, self.pos = self.epoch + 1, 0
+                self._order = self._permutation()
+            out.append(self.records[self._order[self.pos]])
+            self.pos += 1
+        return out
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": self.epoch, "pos": self.pos}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.epoch, self.pos = int(state["epoch"]), int(state["pos"])
+        self._order = self._permutation()
+
+
+# ---------------------------------------------------------------------------------------------
+# the trainer
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class StepLog:
+    values: dict[str, Any] = field(default_factory=dict)
+
+    def add(self, key: str, value: Any) -> None:
+        self.values[key] = float(value) if isinstance(value, (int, float, np.floating, np.integer)) else value
+
+
+class RLTrainer:
+    def __init__(self, cfg: RLConfig, *, resume: str | bool | None = None,
+                 progress: Callable[[int, int, dict], None] | None = None) -> None:
+        self.cfg = cfg
+        self.out = Path(cfg.run.output_dir)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.progress = progress
+        if cfg.model.threads:
+            torch.set_num_threads(cfg.model.threads)
+        ckpt = self._find_checkpoint(resume) if resume else None
+        self._load_model(str(ckpt) if ckpt else cfg.model.path)
+        self.records = self._load_records()
+        self.stream = PromptStream(self.records, cfg.run.seed)
+        self.stats = EMAStats(decay=cfg.algorithm.ema_decay, min_std=cfg.algorithm.min_std,
+                              guard=cfg.algorithm.guard, eps=cfg.algorithm.eps)
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(params, lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay,
+                                           betas=tuple(cfg.optim.betas))
+        warm = max(0, cfg.optim.warmup_steps)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: min(1.0, (s + 1) / warm) if warm else 1.0)
+        self.step = 0
+        self.scorer = RewardScorer(cfg.reward)
+        self.ref_model = None
+        if cfg.loss.kl_coef > 0:
+            from ..models import load
+
+            self.ref_model, _ = load(cfg.model.path, dtype=cfg.model.dtype, device=cfg.model.device)
+            self.ref_model.requires_grad_(False).eval()
+        if ckpt:
+            self._restore(ckpt)
+        save_config(cfg, self.out / "config.yaml")
+        self._tb = None
+        if cfg.run.tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self._tb = SummaryWriter(str(self.out / "tensorboard"))
+            except ImportError:  # optional
+                self._tb = None
+
+    # -- set-up ---------------------------------------------------------------------------------
+    def _load_model(self, path: str) -> None:
+        from ..models import load
+
+        self.model, self.processor = load(path, dtype=self.cfg.model.dtype, device=self.cfg.model.device)
+        visual = getattr(getattr(self.model, "model", self.model), "visual", None)
+        if visual is not None:
+            for name, p in visual.named_parameters():
+                is_projector = "merger" in name
+                if (is_projector and self.cfg.model.freeze_projector) or (not is_projector and self.cfg.model.freeze_vision_tower):
+                    p.requires_grad_(False)
+        if self.cfg.model.gradient_checkpointing:
+            self.model.gradient_checkpointing_enable()
+        self.model.eval()  # no dropout: old and new log-probabilities come from the same function
+        tok = getattr(self.processor, "tokenizer", self.processor)
+        self.tokenizer = tok
+        self.pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+        stops = {tok.convert_tokens_to_ids("<|im_end|>")}
+        if tok.eos_token_id is not None:
+            stops.add(tok.eos_token_id)
+        self.stop_ids = sorted(s for s in stops if isinstance(s, int) and s >= 0)
+        # Vision placeholders must never be sampled: in a response they would be read as media slots.
+        # They are removed from the sampling distribution and, identically, from the log-probabilities.
+        vision = ("<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>", "<|vision_pad|>")
+        unk = getattr(tok, "unk_token_id", None)
+        self.suppress_ids = sorted({i for i in (tok.convert_tokens_to_ids(t) for t in vision)
+                                    if isinstance(i, int) and i >= 0 and i != unk})
+        self.device = next(self.model.parameters()).device
+
+    def _load_records(self) -> list[dict]:
+        files = self.cfg.data.train_files
+        if not files:
+            raise ValueError("data.train_files is empty")
+        self.media_root = self.cfg.data.media_root or str(Path(files[0]).parent)
+        wanted = set(self.cfg.data.tasks)
+        records = []
+        for f in files:
+            for r in read_records(f):
+                if find_task(r.get("problem_type"), r.get("data_type")) is None:
+                    raise ValueError(f"{f}: record problem_id {r.get('problem_id')!r}: unknown problem_type "
+                                     f"{r.get('problem_type')!r} (run `onethinker data check`)")
+                if wanted and task_key(r["problem_type"], r["data_type"]) not in wanted:
+                    continue
+                records.append(r)
+        if self.cfg.data.max_records:
+            records = records[: self.cfg.data.max_records]
+        return records
+
+    def _input_options(self) -> dict[str, Any]:
+        r = self.cfg.rollout
+        return {"video_fps": r.video_fps, "max_frames": r.max_frames, "image_max_pixels": r.image_max_pixels,
+                "video_max_pixels": r.video_max_pixels}
+
+    def _prompt(self, record: dict) -> Prompt:
+        from ..models.inputs import build_inputs
+
+        msgs = record_messages(record, self.media_root)
+        p = Prompt(record, msgs, task_key(record["problem_type"], record["data_type"]))
+        feats = build_inputs(self.processor, [msgs], add_generation_prompt=True, padding_side="left", **self._input_options())
+        p.features = {k: v for k, v in feats.items()}
+        return p
+
+    # -- rollouts -------------------------------------------------------------------------------
+    @torch.no_grad()
+    def _generate(self, prompts: list[Prompt], seed: int) -> list[tuple[int, list[int], str]]:
+        """(index of the prompt, sampled token ids, decoded text) for n samples of every prompt."""
+        r = self.cfg.rollout
+        out = []
+        for start in range(0, len(prompts), r.generation_batch_size):
+            chunk = prompts[start : start + r.generation_batch_size]
+            batch = _to(collate_prompts([p.features for p in chunk], self.pad_id), self.device)
+            plen = batch["input_ids"].shape[1]
+            kwargs: dict[str, Any] = dict(max_new_tokens=r.max_new_tokens, do_sample=r.temperature > 0,
+                                          num_return_sequences=r.n, eos_token_id=self.stop_ids, pad_token_id=self.pad_id,
+                                          use_cache=True, suppress_tokens=self.suppress_ids or None)
+            if r.temperature > 0:
+                kwargs.update(temperature=r.temperature, top_p=r.top_p, top_k=r.top_k)
+            else:
+                kwargs.update(temperature=None, top_p=None, top_k=None)
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed * 1000 + start)
+                seqs = self.model.generate(**batch, **kwargs)
+            new = seqs[:, plen:].tolist()
+            for j, ids in enumerate(new):
+                cut = len(ids)
+                for t, tid in enumerate(ids):
+                    if tid in self.stop_ids:
+                        cut = t + 1
+                        break
+                resp = ids[:cut]
+                text = self.tokenizer.decode(resp, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+                out.append((start + j // r.n, resp, text))
+        return out
+
+    def _sample_groups(self, step_log: StepLog) -> list[Rollout]:
+        """Draw prompts, roll out, score, filter; repeat until the step has its prompts (or tries run out)."""
+        cfg = self.cfg
+        want = cfg.rollout.prompts_per_step
+        kept: list[Rollout] = []
+        sampled_groups = dropped_groups = 0
+        tries = 0
+        t_roll = t_reward = 0.0
+        all_rollouts: list[Rollout] = []
+        while tries < max(1, cfg.algorithm.max_sampling_tries):
+            tries += 1
+            t0 = time.perf_counter()
+            prompts = [self._prompt(rec) for rec in self.stream.take(want)]
+            gen = self._generate(prompts, seed=cfg.run.seed * 100003 + self.step * 101 + tries)
+            t_roll += time.perf_counter() - t0
+            t0 = time.perf_counter()
+            rollouts = []
+            for k, resp, text in gen:
+                rollouts.append(Rollout(prompts[k], f"{self.step}:{tries}:{k}", resp, text))
+            items = [{"response": ro.text, "ground_truth": ro.prompt.record["answer"],
+                      "problem_type": ro.prompt.record["problem_type"], "data_type": ro.prompt.record["data_type"],
+                      "problem_id": ro.group, "problem": ro.prompt.record.get("problem_reserved_text") or ""}
+                     for ro in rollouts]
+            for ro, res in zip(rollouts, self.scorer.score_batch(items)):
+                ro.reward = res
+            t_reward += time.perf_counter() - t0
+            all_rollouts += rollouts
+            groups = [ro.group for ro in rollouts]
+            sampled_groups += len(set(groups))
+            if cfg.algorithm.filter_groups:
+                keep = keep_groups(groups, [ro.reward.accuracy for ro in rollouts], [ro.reward.overall for ro in rollouts],
+                                   low=cfg.algorithm.filter_low, high=cfg.algorithm.filter_high,
+                                   drop_equal_scores=cfg.algorithm.drop_equal_scores)
+            else:
+                keep = set(groups)
+            dropped_groups += len(set(groups)) - len(keep)
+            room = want - len({ro.group for ro in kept})
+            for g in [g for g in dict.fromkeys(groups) if g in keep][:room]:
+                kept += [ro for ro in rollouts if ro.group == g]
+            if len({ro.group for ro in kept}) >= want or not cfg.algorithm.filter_groups:
+                break
+        step_log.add("time/rollout_s", t_roll)
+        step_log.add("time/reward_s", t_reward)
+        step_log.add("sampling/tries", tries)
+        step_log.add("sampling/groups", sampled_groups)
+        step_log.add("sampling/filtered_frac", dropped_groups / max(1, sampled_groups))
+        step_log.add("sampling/kept_groups", len({ro.group for ro in kept}))
+        self._log_rewards(all_rollouts, step_log)
+        return kept
+
+    # -- log-probabilities ------------------------------------------------------------------------
+    def _logprobs(self, model: Any, rollouts: list[Rollout]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-token log-probabilities of the responses (B, R) and their mask."""
+        prompts = collate_prompts([ro.prompt.features for ro in rollouts], self.pad_id)
+        plen = prompts["input_ids"].shape[1]
+        rlen = max(len(ro.response) for ro in rollouts)
+        resp = torch.full((len(rollouts), rlen), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(rollouts), rlen), dtype=torch.float32)
+        for i, ro in enumerate(rollouts):
+            resp[i, : len(ro.response)] = torch.tensor(ro.response, dtype=torch.long)
+            mask[i, : len(ro.response)] = 1.0
+        batch = dict(prompts)
+        batch["input_ids"] = torch.cat([prompts["input_ids"], resp], dim=1)
+        batch["attention_mask"] = torch.cat([prompts["attention_mask"], mask.long()], dim=1)
+        if "mm_token_type_ids" in prompts:
+            batch["mm_token_type_ids"] = torch.cat(
+                [prompts["mm_token_type_ids"], torch.zeros_like(resp, dtype=prompts["mm_token_type_ids"].dtype)], dim=1)
+        batch = _to(batch, self.device)
+        out = model(**batch, use_cache=False, logits_to_keep=rlen + 1)
+        logits = out.logits[:, :-1, :].float()
+        if self.cfg.rollout.temperature > 0:
+            logits = logits / self.cfg.rollout.temperature
+        if self.suppress_ids:
+            logits[..., self.suppress_ids] = float("-inf")
+        logp = torch.log_softmax(logits, dim=-1).gather(-1, resp.to(self.device)[..., None]).squeeze(-1)
+        return logp, mask.to(self.device)
+
+    # -- update ---------------------------------------------------------------------------------
+    def _update(self, rollouts: list[Rollout], step_log: StepLog) -> None:
+        cfg = self.cfg
+        mb = max(1, cfg.optim.micro_batch_size)
+        with torch.no_grad():
+            for i in range(0, len(rollouts), mb):
+                part = rollouts[i : i + mb]
+                logp, mask = self._logprobs(self.model, part)
+                ref = self._logprobs(self.ref_model, part)[0] if self.ref_model is not None else None
+                for j, ro in enumerate(part):
+                    n = len(ro.response)
+                    ro.old_logp = logp[j, :n].detach().cpu()
+                    ro.ref_logp = ref[j, :n].detach().cpu() if ref is not None else None
+        groups = list(dict.fromkeys(ro.group for ro in rollouts))
+        per_mini = max(1, cfg.optim.mini_batch_prompts)
+        metrics: dict[str, list[float]] = defaultdict(list)
+        rng = random.Random(cfg.run.seed * 7919 + self.step)
+        for _ in range(max(1, cfg.optim.ppo_epochs)):
+            order = groups[:]
+            rng.shuffle(order)
+            for g0 in range(0, len(order), per_mini):
+                chosen = set(order[g0 : g0 + per_mini])
+                mini = [ro for ro in rollouts if ro.group in chosen]
+                tokens = float(sum(len(ro.response) for ro in mini))
+                self.optimizer.zero_grad(set_to_none=True)
+                for i in range(0, len(mini), mb):
+                    part = mini[i : i + mb]
+                    logp, mask = self._logprobs(self.model, part)
+                    old = torch.zeros_like(logp)
+                    ref = torch.zeros_like(logp) if self.ref_model is not None else None
+                    for j, ro in enumerate(part):
+                        n = len(ro.response)
+                        old[j, :n] = ro.old_logp.to(logp.device)
+                        if ref is not None:
+                            ref[j, :n] = ro.ref_logp.to(logp.device)
+                    adv = torch.tensor([ro.advantage for ro in part], dtype=logp.dtype, device=logp.device)
+                    loss, m = policy_loss(logp, old, adv, mask, cfg.loss, ref_logp=ref, token_count=tokens)
+                    loss.backward()
+                    for k, v in m.items():
+                        metrics[k].append(v)
+                params = [p for p in self.model.parameters() if p.requires_grad]
+                norm = torch.nn.utils.clip_grad_norm_(params, cfg.optim.grad_clip)
+                metrics["grad_norm"].append(float(norm))
+                self.optimizer.step()
+        self.scheduler.step()
+        for k, v in metrics.items():
+            step_log.add(f"actor/{k}", float(np.mean(v)))
+        step_log.add("actor/lr", self.scheduler.get_last_lr()[0])
+
+    # -- logging --------------------------------------------------------------------------------
+    def _log_rewards(self, rollouts: list[Rollout], step_log: StepLog) -> None:
+        by_task: dict[str, list[Rollout]] = defaultdict(list)
+        for ro in rollouts:
+            by_task[ro.prompt.task].append(ro)
+        for t, rs in by_task.items():
+            step_log.add(f"reward/{t}", np.mean([r.reward.overall for r in rs]))
+            step_log.add(f"accuracy/{t}", np.mean([r.reward.accuracy for r in rs]))
+            step_log.add(f"format/{t}", np.mean([r.reward.format for r in rs]))
+        step_log.add("reward/all", np.mean([r.reward.overall for r in rollouts]))
+        step_log.add("accuracy/all", np.mean([r.reward.accuracy for r in rollouts]))
+        step_log.add("format/all", np.mean([r.reward.format for r in rollouts]))
+        step_log.add("response/length_mean", np.mean([len(r.response) for r in rollouts]))
+        step_log.add("response/truncated_frac", np.mean([not r.response or r.response[-1] not in self.stop_ids for r in rollouts]))
+
+    def _write_log(self, step_log: StepLog) -> None:
+        row = {"step": self.step, **step_log.values}
+        with (self.out / "log.jsonl").open("a", encoding="utf-8") as f:
+            f.write(json.dumps(row) + "\n")
+        if self._tb is not None:
+            for k, v in step_log.values.items():
+                if isinstance(v, float) and math.isfinite(v):
+                    self._tb.add_scalar(k, v, self.step)
+
+    # -- one step -------------------------------------------------------------------------------
+    def train_step(self) -> dict[str, Any]:
+        cfg = self.cfg
+        step_log = StepLog()
+        t_start = time.perf_counter()
+        kept = self._sample_groups(step_log)
+        if kept:
+            scores = torch.tensor([ro.reward.overall for ro in kept], dtype=torch.float32)
+            adv = compute_advantages(cfg.algorithm.estimator, scores, [ro.group for ro in kept],
+                                     [ro.prompt.task for ro in kept], self.stats)
+            for ro, a in zip(kept, adv.tolist()):
+                ro.advantage = a
+            step_log.add("adv/mean", float(adv.mean()))
+            step_log.add("adv/std", float(adv.std()) if len(adv) > 1 else 0.0)
+            step_log.add("adv/abs_max", float(adv.abs().max()))
+            if cfg.algorithm.estimator == "ema_grpo":
+                for t, v in self.stats.last.items():
+                    step_log.add(f"ema/m1/{t}", v["m1"])
+                    step_log.add(f"ema/std/{t}", v["ema_std"])
+                    step_log.add(f"ema/batch_mean/{t}", v["batch_mean"])
+                    step_log.add(f"ema/guarded/{t}", v["guarded"])
+            t0 = time.perf_counter()
+            self._update(kept, step_log)
+            step_log.add("time/update_s", time.perf_counter() - t0)
+        else:
+            step_log.add("skipped_update", 1)
+        self.step += 1
+        step_log.add("time/step_s", time.perf_counter() - t_start)
+        if cfg.run.log_every and self.step % cfg.run.log_every == 0:
+            self._write_log(step_log)
+        if cfg.run.save_every and self.step % cfg.run.save_every == 0:
+            self.save_checkpoint()
+        return step_log.values
+
+    def train(self) -> dict[str, Any]:
+        last: dict[str, Any] = {}
+        while self.step < self.cfg.run.max_steps:
+            last = self.train_step()
+            if self.progress:
+                self.progress(self.step, self.cfg.run.max_steps, last)
+        if not (self.cfg.run.save_every and self.step % self.cfg.run.save_every == 0):
+            self.save_checkpoint()
+        final = self.out / "final"
+        self._save_model(final)
+        self.scorer.close()
+        if self._tb is not None:
+            self._tb.close()
+        return last
+
+    # -- checkpoints ----------------------------------------------------------------------------
+    def _save_model(self, folder: Path) -> None:
+        tmp = folder.with_name(folder.name + ".tmp")
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        self.model.save_pretrained(tmp, safe_serialization=True)
+        self.processor.save_pretrained(tmp)
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(tmp, folder)
+
+    def save_checkpoint(self) -> Path:
+        root = self.out / "checkpoints"
+        folder = root / f"step-{self.step:06d}"
+        tmp = root / f".step-{self.step:06d}.tmp"
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir(parents=True)
+        self.model.save_pretrained(tmp, safe_serialization=True)
+        self.processor.save_pretrained(tmp)
+        torch.save({"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict()}, tmp / "optim.pt")
+        state = {
+            "step": self.step,
+            "data": self.stream.state_dict(),
+            "ema": self.stats.state_dict(),
+            "rng": {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()},
+        }
+        torch.save(state, tmp / "trainer_state.pt")
+        (tmp / "trainer_state.json").write_text(json.dumps({"step": self.step, "data": state["data"], "ema": state["ema"]}, indent=1))
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(tmp, folder)
+        done = sorted(p for p in root.glob("step-*") if p.is_dir())
+        for old in done[: max(0, len(done) - max(1, self.cfg.run.keep_checkpoints))]:
+            shutil.rmtree(old)
+        return folder
+
+    def _find_checkpoint(self, resume: str | bool) -> Path | None:
+        if isinstance(resume, str) and resume not in ("", "latest"):
+            path = Path(resume)
+            if not (path / "trainer_state.pt").is_file():
+                raise FileNotFoundError(f"{path}: not a checkpoint of this trainer (no trainer_state.pt)")
+            return path
+        done = sorted(p for p in (self.out / "checkpoints").glob("step-*") if (p / "trainer_state.pt").is_file())
+        if not done:
+            log.warning("no checkpoint in %s: starting from scratch", self.out / "checkpoints")
+            return None
+        return done[-1]
+
+    def _restore(self, folder: Path) -> None:
+        state = torch.load(folder / "trainer_state.pt", weights_only=False)
+        optim = torch.load(folder / "optim.pt", weights_only=False)
+        self.optimizer.load_state_dict(optim["optimizer"])
+        self.scheduler.load_state_dict(optim["scheduler"])
+        self.step = int(state["step"])
+        self.stream.load_state_dict(state["data"])
+        self.stats.load_state_dict(state["ema"])
+        random.setstate(state["rng"]["python"])
+        np.random.set_state(state["rng"]["numpy"])
+        torch.set_rng_state(state["rng"]["torch"])
+        log.info("resumed from %s at step %d", folder, self.step)
+
+
+def train_rl(cfg: RLConfig, resume: str | bool | None = None,
+             progress: Callable[[int, int, dict], None] | None = None) -> dict[str, Any]:
+    trainer = RLTrainer(cfg, resume=resume, progress=progress)
+    return trainer.train()
