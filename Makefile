@@ -32,3 +32,26 @@ bench: setup
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis
+
+# verl (distributed RL engine) in its own environment: verl pins its own transformers. `make test` does not
+# use it; tests/test_verl.py runs with `$(VERL_VENV)/bin/python -m pytest tests/test_verl.py`.
+# CPU by default (torch and torchvision from PyPI, a matching pair). GPU nodes:
+# `make verl-env VERL_GPU=1` (verl's tested stack: torch 2.11.0 and vLLM 0.24.0, its "vllm" extra).
+VERL_VENV  ?= .venv-verl
+VERL_STAMP := $(VERL_VENV)/.onethinker-verl-installed
+ifeq ($(VERL_GPU),1)
+VERL_TORCH ?= torch==2.11.0
+VERL_EXTRA ?= verl[vllm]==0.9.1
+else
+VERL_TORCH ?= torch torchvision
+VERL_EXTRA ?=
+endif
+.PHONY: verl-env
+
+verl-env: $(VERL_STAMP)
+
+$(VERL_STAMP): pyproject.toml
+	@test -x $(VERL_VENV)/bin/python || $(PYTHON) -m venv $(VERL_VENV)
+	$(VERL_VENV)/bin/python -m pip install -q $(VERL_TORCH) -e ".[verl]" "pytest>=8" $(if $(VERL_EXTRA),"$(VERL_EXTRA)")
+	$(VERL_VENV)/bin/python -m onethinker.integrations.verl.plugin --check
+	@touch $(VERL_STAMP)

@@ -7,9 +7,9 @@ import logging
 import sys
 
 from . import __version__
-from .commands import data, demo, evaluate, model, reward
+from .commands import data, demo, evaluate, model, reward, train
 
-VERBS = (reward, data, model, evaluate, demo)
+VERBS = (reward, data, model, train, evaluate, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,70 @@
+"""``onethinker train sft|rl --config FILE``."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..config import ConfigError, load_config
+from ..ui import console, progress
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="SFT cold start or RL (EMA-GRPO)")
+    tsub = p.add_subparsers(dest="train_cmd", metavar="STAGE")
+    tsub.required = True
+    for name, helptext in (("sft", "supervised cold start on SFT records (transformers Trainer)"),
+                           ("rl", "multi-task RL with EMA-GRPO (native engine, or verl with --engine verl)")):
+        s = tsub.add_parser(name, help=helptext)
+        s.add_argument("--config", required=True, help="YAML config (see configs/)")
+        s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override, e.g. optim.lr=1e-6")
+        s.add_argument("--resume", nargs="?", const="latest", default=None,
+                       help="resume from the latest checkpoint in the output folder, or from the given one")
+        if name == "rl":
+            s.add_argument("--engine", default="native", choices=("native", "verl"),
+                           help="native: this machine; verl: Ray/FSDP/vLLM cluster (see README)")
+            s.add_argument("--dry-run", action="store_true", help="verl: print the command instead of running it")
+            s.add_argument("--nnodes", type=int, default=1, help="verl: number of nodes")
+            s.add_argument("--gpus-per-node", type=int, default=8, help="verl: GPUs per node")
+        s.set_defaults(func=run_sft if name == "sft" else run_rl)
+
+
+def run_sft(args: argparse.Namespace) -> int:
+    from ..sft.config import SFTConfig
+    from ..sft.trainer import train_sft
+
+    try:
+        cfg = load_config(SFTConfig, args.config, args.set)
+    except (ConfigError, ValueError) as e:
+        console.print(f"[red]error:[/red] {e}", highlight=False)
+        return 2
+    result = train_sft(cfg, resume=args.resume)
+    console.print(f"SFT done: {result}", highlight=False, markup=False)
+    return 0
+
+
+def run_rl(args: argparse.Namespace) -> int:
+    from ..rl.config import RLConfig
+
+    try:
+        cfg = load_config(RLConfig, args.config, args.set)
+    except (ConfigError, ValueError) as e:
+        console.print(f"[red]error:[/red] {e}", highlight=False)
+        return 2
+    if args.engine == "verl":
+        from ..integrations.verl.launcher import launch
+
+        return launch(cfg, args.config, nnodes=args.nnodes, gpus_per_node=args.gpus_per_node, dry_run=args.dry_run,
+                      resume=args.resume)
+    from ..rl.trainer import train_rl
+
+    with progress() as bar:
+        task = bar.add_task("RL steps", total=cfg.run.max_steps)
+
+        def update(step: int, total: int, values: dict) -> None:
+            bar.update(task, completed=step,
+                       description=f"RL steps (reward {values.get('reward/all', float('nan')):.3f})")
+
+        last = train_rl(cfg, resume=args.resume, progress=update)
+    console.print(f"RL done: final policy in {cfg.run.output_dir}/final; last step reward "
+                  f"{last.get('reward/all', float('nan')):.3f}", highlight=False)
+    return 0
