@@ -35,3 +35,8 @@ def test_errors_name_the_key(tmp_path):
 def test_values_are_checked_by_the_dataclass():
     with pytest.raises(ValueError, match="judge.backend must be"):
         apply_overrides(RewardConfig(), ["judge.backend=gpt4"])
+
+
+def test_exponents_without_a_dot_are_numbers():
+    # PyYAML follows YAML 1.1, where 1e-5 is a string; configs and --set must still read it as a number
+    assert apply_overrides(RewardConfig(), ["format_weight=1e-1"]).format_weight == 0.1
