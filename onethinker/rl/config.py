@@ -81,6 +81,10 @@ class RLRunConfig:
 
 @dataclass
 class RLConfig:
+    """``root``: relative paths (model, data files, media root, output folder) are under it ("" = the
+    current directory), so one recipe serves any run folder (the demo sets it to its own)."""
+
+    root: str = ""
     model: RLModelConfig = field(default_factory=RLModelConfig)
     data: RLDataConfig = field(default_factory=RLDataConfig)
     rollout: RolloutConfig = field(default_factory=RolloutConfig)
@@ -89,3 +93,26 @@ class RLConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     reward: RewardConfig = field(default_factory=RewardConfig)
     run: RLRunConfig = field(default_factory=RLRunConfig)
+
+    def resolved(self) -> "RLConfig":
+        """A copy with every relative path joined to ``root`` (absolute paths and hub ids stay)."""
+        import copy
+        from pathlib import Path
+
+        cfg = copy.deepcopy(self)
+        base = Path(cfg.root) if cfg.root else None
+        if base is None:
+            return cfg
+
+        def under(p: str | None) -> str | None:
+            if not p or Path(p).is_absolute():
+                return p
+            return str(base / p)
+
+        local = under(cfg.model.path)
+        if local and Path(local).exists():  # a hub id like org/name stays as it is
+            cfg.model.path = local
+        cfg.data.train_files = [under(f) or f for f in cfg.data.train_files]
+        cfg.data.media_root = under(cfg.data.media_root)
+        cfg.run.output_dir = under(cfg.run.output_dir) or cfg.run.output_dir
+        return cfg

@@ -147,6 +147,7 @@ class StepLog:
 class RLTrainer:
     def __init__(self, cfg: RLConfig, *, resume: str | bool | None = None,
                  progress: Callable[[int, int, dict], None] | None = None) -> None:
+        cfg = cfg.resolved()
         self.cfg = cfg
         self.out = Path(cfg.run.output_dir)
         self.out.mkdir(parents=True, exist_ok=True)
