@@ -63,11 +63,3 @@ def test_console_script_and_stdin(tmp_path):
         input=json.dumps(GOOD) + "\n", capture_output=True, text=True, check=True,
     )
     assert json.loads(proc.stdout) == {"overall": 1.5, "format": 1.0, "accuracy": 1.0, "structure": 0.5}
-
-
-def test_demo_writes_its_outputs(tmp_path):
-    assert main(["demo", "--out", str(tmp_path), "--prompts", "24", "--rollouts", "2"]) == 0
-    summary = json.loads((tmp_path / "summary.json").read_text())
-    assert summary["items"] == 48
-    assert summary["by_kind"]["correct"]["accuracy"] > summary["by_kind"]["wrong"]["accuracy"]
-    assert len((tmp_path / "rewards.jsonl").read_text().splitlines()) == 48

@@ -1,53 +1,91 @@
-"""``onethinker demo --out DIR``: the end-to-end path that exists so far.
+"""``onethinker demo --out DIR`` (the whole pipeline on the tiny model and the synthetic corpus) and
+``onethinker ablate --estimators grpo,dr_grpo,ema_grpo --seeds 3 --out DIR``.
 
-Simulates a step of RL rollouts over every task (correct, near-miss, wrong and malformed responses),
-scores them with the batch reward, and writes the rollouts, the rewards and a summary.
-"""
+Both skip stages whose output is complete and resume the interrupted one: run the same command again to
+continue. ``--set`` overrides go to the RL recipe (configs/demo-rl.yaml), ``--sft-set`` to the SFT one."""
 
 from __future__ import annotations
 
 import argparse
-import json
-import time
-from pathlib import Path
+import logging
 
-from ..rewards import RewardConfig, RewardScorer, mean_by
-from ..simulate import rollouts
-from ..ui import console, results_table
+from ..ui import console
+
+log = logging.getLogger(__name__)
+
+
+def _common(p: argparse.ArgumentParser, default_out: str) -> None:
+    p.add_argument("--out", default=default_out, help=f"run folder (default {default_out})")
+    p.add_argument("--n", type=int, default=600, help="synthetic records (default 600: 480 SFT, RL and held-out splits)")
+    p.add_argument("--seed", type=int, default=0, help="corpus and tiny-model seed")
+    p.add_argument("--eval-limit", type=int, default=None, help="held-out items to evaluate (default: all)")
+    p.add_argument("--max-new-tokens", type=int, default=256, help="evaluation reply length (default 256)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override of configs/demo-rl.yaml, e.g. run.max_steps=20")
+    p.add_argument("--sft-set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override of configs/demo-sft.yaml, e.g. train.epochs=1")
+    p.add_argument("--workers", type=int, default=2, help="processes that synthesise the corpus")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="run the demo pipeline on built-in synthetic data")
-    p.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
-    p.add_argument("--prompts", type=int, default=256, help="simulated prompts (default 256)")
-    p.add_argument("--rollouts", type=int, default=8, help="rollouts per prompt (default 8)")
-    p.add_argument("--seed", type=int, default=0)
-    p.set_defaults(func=run)
+    p = sub.add_parser("demo", help="synthetic corpus -> tiny model -> SFT -> EMA-GRPO -> held-out evaluation -> report")
+    _common(p, "runs/demo")
+    p.set_defaults(func=run_demo)
+
+    a = sub.add_parser("ablate", help="advantage estimators side by side (same data, SFT start and steps; several seeds)")
+    _common(a, "runs/ablate")
+    a.add_argument("--estimators", default="grpo,dr_grpo,ema_grpo",
+                   help="comma-separated, from grpo, dr_grpo, ema_grpo (the default: all three)")
+    a.add_argument("--seeds", type=int, default=3, help="RL seeds per estimator (default 3)")
+    a.set_defaults(func=run_ablate)
 
 
-def run(args: argparse.Namespace) -> int:
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    items = rollouts(args.prompts, args.rollouts, seed=args.seed)
-    with (out / "rollouts.jsonl").open("w", encoding="utf-8") as f:
-        for it in items:
-            f.write(json.dumps(it) + "\n")
-    t0 = time.perf_counter()
-    with RewardScorer(RewardConfig()) as scorer:
-        results = scorer.score_batch(items)
-        stats = scorer.last_stats
-    seconds = time.perf_counter() - t0
-    with (out / "rewards.jsonl").open("w", encoding="utf-8") as f:
-        for it, r in zip(items, results):
-            f.write(json.dumps({"problem_id": it["problem_id"], "task": it["task"], "kind": it["kind"], **r.to_dict()}) + "\n")
-    by_task = mean_by(results, [it["task"] for it in items])
-    by_kind = mean_by(results, [it["kind"] for it in items])
-    summary = {"items": len(items), "seconds": round(seconds, 3), "by_task": by_task, "by_kind": by_kind}
-    (out / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
-    console.print(results_table(results, [it["task"] for it in items], title="reward by task"))
-    console.print(results_table(results, [it["kind"] for it in items], title="reward by kind of response"))
-    console.print(
-        f"scored {len(items)} rollouts in {seconds:.2f} s ({stats.computed} accuracy comparisons run, "
-        f"{stats.timeouts} timeouts); outputs in {out}/ (rollouts.jsonl, rewards.jsonl, summary.json)"
-    )
+def _print_table(summary: dict) -> None:
+    from rich.table import Table
+
+    t = Table(title="held-out synthetic set: SFT checkpoint -> RL checkpoint")
+    for c in ("task", "items", "reward", "format", "accuracy"):
+        t.add_column(c, justify="left" if c == "task" else "right")
+    for task in [k for k in summary["sft"] if k != "all"] + ["all"]:
+        s, r = summary["sft"].get(task, {}), summary["rl"].get(task, {})
+        t.add_row(task, str(s.get("items", "")),
+                  *(f"{s.get(k, float('nan')):.3f} -> {r.get(k, float('nan')):.3f}" for k in ("reward", "format", "accuracy")))
+    console.print(t)
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from ..pipeline import run_demo as demo
+
+    summary = demo(args.out, n=args.n, seed=args.seed, eval_limit=args.eval_limit, max_new_tokens=args.max_new_tokens,
+                   sft_overrides=args.sft_set, rl_overrides=args.set, workers=args.workers)
+    _print_table(summary)
+    a, b = summary["sft"]["all"]["reward"], summary["rl"]["all"]["reward"]
+    console.print(f"held-out mean reward {a:.3f} (SFT) -> {b:.3f} (RL), {b - a:+.3f}; "
+                  f"total {summary['timing']['total'] / 60:.1f} min", highlight=False)
+    console.print(f"summary: {args.out}/summary.json\nreport:  {summary['report']}", highlight=False)
+    return 0
+
+
+def run_ablate(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from ..pipeline import run_ablation
+    from ..rl.advantages import ESTIMATORS
+
+    estimators = [e.strip() for e in args.estimators.split(",") if e.strip()]
+    unknown = [e for e in estimators if e not in ESTIMATORS]
+    if unknown or not estimators:
+        console.print(f"[red]error:[/red] unknown estimator(s) {unknown}; choose from {sorted(ESTIMATORS)}", highlight=False)
+        return 2
+    if args.seeds < 1:
+        console.print("[red]error:[/red] --seeds must be at least 1")
+        return 2
+    summary = run_ablation(args.out, estimators=estimators, seeds=args.seeds, n=args.n, seed=args.seed,
+                           eval_limit=args.eval_limit, max_new_tokens=args.max_new_tokens,
+                           rl_overrides=args.set, sft_overrides=args.sft_set, workers=args.workers)
+    for e in estimators:
+        vals = [r["all"]["reward"] for r in summary["held_out"][e]]
+        console.print(f"{e:>9}: held-out reward {np.mean(vals):.3f} ± {np.std(vals):.3f} over {len(vals)} seed(s)",
+                      highlight=False)
+    console.print(f"summary: {args.out}/summary.json\nreport:  {summary['report']}", highlight=False)
     return 0
