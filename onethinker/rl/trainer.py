@@ -360,35 +360,51 @@ class RLTrainer:
     def _update(self, rollouts: list[Rollout], step_log: StepLog) -> None:
         cfg = self.cfg
         mb = max(1, cfg.optim.micro_batch_size)
-        with torch.no_grad():
-            for i in range(0, len(rollouts), mb):
-                part = rollouts[i : i + mb]
-                logp, mask = self._logprobs(self.model, part)
-                ref = self._logprobs(self.ref_model, part)[0] if self.ref_model is not None else None
-                for j, ro in enumerate(part):
-                    n = len(ro.response)
-                    ro.old_logp = logp[j, :n].detach().cpu()
-                    ro.ref_logp = ref[j, :n].detach().cpu() if ref is not None else None
         groups = list(dict.fromkeys(ro.group for ro in rollouts))
         per_mini = max(1, cfg.optim.mini_batch_prompts)
-        metrics: dict[str, list[float]] = defaultdict(list)
         rng = random.Random(cfg.run.seed * 7919 + self.step)
+        epochs = []  # the mini-batches of every epoch, drawn up front
         for _ in range(max(1, cfg.optim.ppo_epochs)):
             order = groups[:]
             rng.shuffle(order)
-            for g0 in range(0, len(order), per_mini):
-                chosen = set(order[g0 : g0 + per_mini])
+            epochs.append([set(order[g0 : g0 + per_mini]) for g0 in range(0, len(order), per_mini)])
+        # The first mini-batch is updated with the weights that sampled it: its old log-probabilities are
+        # the current ones, detached (as in verl's on-policy path). Only the others need a separate pass;
+        # with one mini-batch and one epoch (the demo), none do.
+        first = epochs[0][0]
+        for ro in rollouts:
+            ro.old_logp = None
+        need_old = [ro for ro in rollouts if ro.group not in first]
+        with torch.no_grad():
+            if need_old:
+                for i in range(0, len(need_old), mb):
+                    part = need_old[i : i + mb]
+                    logp, _ = self._logprobs(self.model, part)
+                    for j, ro in enumerate(part):
+                        ro.old_logp = logp[j, : len(ro.response)].detach().cpu()
+            if self.ref_model is not None:
+                for i in range(0, len(rollouts), mb):
+                    part = rollouts[i : i + mb]
+                    ref = self._logprobs(self.ref_model, part)[0]
+                    for j, ro in enumerate(part):
+                        ro.ref_logp = ref[j, : len(ro.response)].detach().cpu()
+        metrics: dict[str, list[float]] = defaultdict(list)
+        for minis in epochs:
+            for chosen in minis:
                 mini = [ro for ro in rollouts if ro.group in chosen]
                 tokens = float(sum(len(ro.response) for ro in mini))
                 self.optimizer.zero_grad(set_to_none=True)
                 for i in range(0, len(mini), mb):
                     part = mini[i : i + mb]
                     logp, mask = self._logprobs(self.model, part)
-                    old = torch.zeros_like(logp)
+                    old = logp.detach().clone()
                     ref = torch.zeros_like(logp) if self.ref_model is not None else None
                     for j, ro in enumerate(part):
                         n = len(ro.response)
-                        old[j, :n] = ro.old_logp.to(logp.device)
+                        if ro.old_logp is None:  # first mini-batch, first epoch: on-policy
+                            ro.old_logp = logp[j, :n].detach().cpu()
+                        else:
+                            old[j, :n] = ro.old_logp.to(logp.device)
                         if ref is not None:
                             ref[j, :n] = ro.ref_logp.to(logp.device)
                     adv = torch.tensor([ro.advantage for ro in part], dtype=logp.dtype, device=logp.device)
