@@ -28,7 +28,9 @@ demo: setup
 	$(VENV)/bin/onethinker demo --out $(DEMO_OUT)
 
 bench: setup
+	$(PY) -m pip install -q -e ".[bench]"
 	$(PY) benchmarks/rewards.py
+	$(PY) benchmarks/rl_step.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

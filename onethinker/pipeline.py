@@ -120,8 +120,10 @@ def _official(out: Path) -> dict[str, dict[str, float]]:
 # the demo
 # ---------------------------------------------------------------------------------------------
 def run_demo(out: str | Path, *, n: int = 600, seed: int = 0, eval_limit: int | None = None, max_new_tokens: int = 256,
-             sft_overrides: Sequence[str] = (), rl_overrides: Sequence[str] = (), workers: int = 2) -> dict[str, Any]:
-    """The demo; returns the summary written to OUT/summary.json."""
+             sft_overrides: Sequence[str] = (), rl_overrides: Sequence[str] = (), workers: int = 2,
+             threads: int = 2) -> dict[str, Any]:
+    """The demo; returns the summary written to OUT/summary.json. ``threads``: torch CPU threads of the
+    evaluations (training threads are in the recipes: ``train.threads``, ``model.threads``)."""
     from .training_report import demo_report, held_out_summary, read_log
 
     out = Path(out).resolve()
@@ -139,7 +141,8 @@ def run_demo(out: str | Path, *, n: int = 600, seed: int = 0, eval_limit: int | 
     sft = run_sft(out, sft_overrides)
     done()
     done = _stage("4/7 held-out evaluation of the SFT checkpoint", timing)
-    rows_sft = evaluate_checkpoint(sft, corpus, out / "eval_sft", limit=eval_limit, max_new_tokens=max_new_tokens)
+    rows_sft = evaluate_checkpoint(sft, corpus, out / "eval_sft", limit=eval_limit, max_new_tokens=max_new_tokens,
+                                   threads=threads)
     done()
     done = _stage("5/7 RL with EMA-GRPO", timing)
     from .ui import progress as progress_bar
@@ -154,7 +157,8 @@ def run_demo(out: str | Path, *, n: int = 600, seed: int = 0, eval_limit: int | 
         rl = run_rl(out, rl_overrides, progress=update)
     done()
     done = _stage("6/7 held-out evaluation of the RL checkpoint", timing)
-    rows_rl = evaluate_checkpoint(rl, corpus, out / "eval_rl", limit=eval_limit, max_new_tokens=max_new_tokens)
+    rows_rl = evaluate_checkpoint(rl, corpus, out / "eval_rl", limit=eval_limit, max_new_tokens=max_new_tokens,
+                                  threads=threads)
     done()
     done = _stage("7/7 report", timing)
     timing["total"] = round(time.perf_counter() - t_all, 1)
@@ -179,7 +183,7 @@ def run_demo(out: str | Path, *, n: int = 600, seed: int = 0, eval_limit: int | 
 # ---------------------------------------------------------------------------------------------
 def run_ablation(out: str | Path, *, estimators: Sequence[str], seeds: int, n: int = 600, seed: int = 0,
                  eval_limit: int | None = None, max_new_tokens: int = 256, rl_overrides: Sequence[str] = (),
-                 sft_overrides: Sequence[str] = (), workers: int = 2) -> dict[str, Any]:
+                 sft_overrides: Sequence[str] = (), workers: int = 2, threads: int = 2) -> dict[str, Any]:
     """The same data, SFT start and number of steps for every estimator, ``seeds`` seeds each."""
     from .training_report import ablation_report, held_out_summary, read_log
 
@@ -199,7 +203,8 @@ def run_ablation(out: str | Path, *, estimators: Sequence[str], seeds: int, n: i
             name = f"rl_{est}_seed{s}"
             done = _stage(f"{est}, seed {s}", timing)
             final = run_rl(out, [f"algorithm.estimator={est}", f"run.seed={s}", *rl_overrides], output_dir=name)
-            rows = evaluate_checkpoint(final, corpus, out / f"eval_{name}", limit=eval_limit, max_new_tokens=max_new_tokens)
+            rows = evaluate_checkpoint(final, corpus, out / f"eval_{name}", limit=eval_limit, max_new_tokens=max_new_tokens,
+                                       threads=threads)
             results[est].append(held_out_summary(rows))
             logs[est].append(read_log(out / name / "log.jsonl"))
             done()

@@ -12,6 +12,7 @@ Tests compare the two on random and adversarial text.
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from collections import Counter
@@ -19,6 +20,11 @@ from functools import lru_cache
 from typing import Any, Callable
 
 from rapidfuzz.distance import LCSseq, Levenshtein
+
+# mathruler converts LaTeX with pylatexenc, which logs a warning for every macro it cannot substitute in
+# a model's answer (e.g. a \frac with a missing argument); a trainer scoring thousands of rollouts would
+# print them all. The answer simply scores as it parses.
+logging.getLogger("pylatexenc").setLevel(logging.ERROR)
 
 _CACHE_SIZE = 1 << 16
 

@@ -25,6 +25,8 @@ def _common(p: argparse.ArgumentParser, default_out: str) -> None:
     p.add_argument("--sft-set", action="append", default=[], metavar="KEY=VALUE",
                    help="override of configs/demo-sft.yaml, e.g. train.epochs=1")
     p.add_argument("--workers", type=int, default=2, help="processes that synthesise the corpus")
+    p.add_argument("--threads", type=int, default=2,
+                   help="torch CPU threads of the evaluations (training: --sft-set train.threads=N, --set model.threads=N)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -57,7 +59,7 @@ def run_demo(args: argparse.Namespace) -> int:
     from ..pipeline import run_demo as demo
 
     summary = demo(args.out, n=args.n, seed=args.seed, eval_limit=args.eval_limit, max_new_tokens=args.max_new_tokens,
-                   sft_overrides=args.sft_set, rl_overrides=args.set, workers=args.workers)
+                   sft_overrides=args.sft_set, rl_overrides=args.set, workers=args.workers, threads=args.threads)
     _print_table(summary)
     a, b = summary["sft"]["all"]["reward"], summary["rl"]["all"]["reward"]
     console.print(f"held-out mean reward {a:.3f} (SFT) -> {b:.3f} (RL), {b - a:+.3f}; "
@@ -82,7 +84,8 @@ def run_ablate(args: argparse.Namespace) -> int:
         return 2
     summary = run_ablation(args.out, estimators=estimators, seeds=args.seeds, n=args.n, seed=args.seed,
                            eval_limit=args.eval_limit, max_new_tokens=args.max_new_tokens,
-                           rl_overrides=args.set, sft_overrides=args.sft_set, workers=args.workers)
+                           rl_overrides=args.set, sft_overrides=args.sft_set, workers=args.workers,
+                           threads=args.threads)
     for e in estimators:
         vals = [r["all"]["reward"] for r in summary["held_out"][e]]
         console.print(f"{e:>9}: held-out reward {np.mean(vals):.3f} ± {np.std(vals):.3f} over {len(vals)} seed(s)",
