@@ -200,15 +200,14 @@ def ablation_report(out: Path, results: dict[str, list[dict]], logs: dict[str, l
 
 def held_out_summary(rows: Sequence[dict]) -> dict[str, dict[str, float]]:
     """Per task key and over all items: count and mean overall reward, format and accuracy."""
+    def means(rs: Sequence[dict]) -> dict[str, float]:
+        return {"items": len(rs), **{k: float(sum(x["reward"][k2] for x in rs) / len(rs))
+                                     for k, k2 in (("reward", "overall"), ("format", "format"), ("accuracy", "accuracy"))}}
+
     by: dict[str, list[dict]] = {}
     for r in rows:
         by.setdefault(r.get("task") or str(r.get("problem_type")), []).append(r)
-    out = {}
-    for t, rs in sorted(by.items()):
-        out[t] = {"items": len(rs), **{k: float(sum(x["reward"][k2] for x in rs) / len(rs))
-                                       for k, k2 in (("reward", "overall"), ("format", "format"), ("accuracy", "accuracy"))}}
-    allr = list(rows)
-    if allr:
-        out["all"] = {"items": len(allr), **{k: float(sum(x["reward"][k2] for x in allr) / len(allr))
-                                             for k, k2 in (("reward", "overall"), ("format", "format"), ("accuracy", "accuracy"))}}
+    out = {t: means(rs) for t, rs in sorted(by.items())}
+    if rows:
+        out["all"] = means(list(rows))
     return out
