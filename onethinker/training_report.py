@@ -198,6 +198,11 @@ def ablation_report(out: Path, results: dict[str, list[dict]], logs: dict[str, l
     return path
 
 
+def row_task_key(row: dict) -> str:
+    """The key an evaluation result row is grouped under: its task key, else its problem_type."""
+    return row.get("task") or str(row.get("problem_type"))
+
+
 def held_out_summary(rows: Sequence[dict]) -> dict[str, dict[str, float]]:
     """Per task key and over all items: count and mean overall reward, format and accuracy."""
     def means(rs: Sequence[dict]) -> dict[str, float]:
@@ -206,7 +211,7 @@ def held_out_summary(rows: Sequence[dict]) -> dict[str, dict[str, float]]:
 
     by: dict[str, list[dict]] = {}
     for r in rows:
-        by.setdefault(r.get("task") or str(r.get("problem_type")), []).append(r)
+        by.setdefault(row_task_key(r), []).append(r)
     out = {t: means(rs) for t, rs in sorted(by.items())}
     if rows:
         out["all"] = means(list(rows))

@@ -1,4 +1,4 @@
-"""``onethinker eval``, ``onethinker infer`` and ``onethinker viz``."""
+"""``onethinker eval`` (and ``eval compare``), ``onethinker infer`` and ``onethinker viz``."""
 
 from __future__ import annotations
 
@@ -37,19 +37,56 @@ def _add_segmenter_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--sam2-checkpoint", help="SAM2 checkpoint file (.pt)")
 
 
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+COMPARE_USAGE = "onethinker eval compare A_DIR B_DIR [--json FILE] [--resamples N]"
+
+
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("eval", help="evaluate a model on benchmark files with their official metrics (resumable)")
-    p.add_argument("--bench", nargs="+", required=True, help="evaluation files (eval_*.json / .jsonl / .parquet)")
+    p = sub.add_parser("eval", help="evaluate a model on benchmark files with their official metrics (resumable); "
+                                    "`eval compare A_DIR B_DIR` compares two evaluation outputs")
+    bench = p.add_argument("--bench", nargs="+", required=True, help="evaluation files (eval_*.json / .jsonl / .parquet)")
     p.add_argument("--media-root", help="folder the media paths are relative to (default: each file's folder)")
     p.add_argument("--allow-absolute", action="store_true", help="accept absolute media paths")
-    p.add_argument("--out", required=True, help="output folder (results, metrics, summary.md, report.html)")
+    out = p.add_argument("--out", required=True, help="output folder (results, metrics, summary.md, report.html)")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--limit", type=int, help="evaluate the first N items of each file")
     p.add_argument("--family", action="append", default=[], metavar="BENCH=FAMILY",
                    help="metric family for a benchmark file (by its stem), e.g. anet=anet_rtl")
     _add_backend_args(p)
     _add_segmenter_args(p)
-    p.set_defaults(func=run_eval)
+
+    # `onethinker eval compare A_DIR B_DIR`: an optional nested sub-command. --bench and --out stay required
+    # for the evaluation itself: the usage line is the one argparse writes with them required, and
+    # _run_eval_or_usage gives argparse's own error (exit 2) when one is missing.
+    usage = p.format_usage()
+    p.usage = usage[len("usage: "):].rstrip("\n").replace("%", "%%") + "\n       " + COMPARE_USAGE
+    bench.required = out.required = False
+    cmd = p.add_subparsers(dest="eval_command", metavar="{compare}", title="other commands")
+    c = cmd.add_parser("compare", prog=f"{p.prog} compare",
+                       help="compare two `onethinker eval` output folders item by item (paired bootstrap CI)",
+                       description="Compare two `onethinker eval` output folders over the same benchmark files, "
+                                   "paired by problem_id: per benchmark, per task and overall, the mean reward and "
+                                   "accuracy of A and B, B - A and its paired percentile-bootstrap 95% CI.")
+    c.add_argument("a", metavar="A_DIR", help="output folder of one `onethinker eval` run (the reference)")
+    c.add_argument("b", metavar="B_DIR", help="output folder of another run on the same benchmark files")
+    c.add_argument("--json", metavar="FILE", help="also write the comparison as JSON (layout in the README)")
+    c.add_argument("--resamples", type=positive_int, default=2000, metavar="N",
+                   help="bootstrap resamples (default 2000; the seed is fixed at 0)")
+    c.set_defaults(func=run_compare)
+
+    def _run_eval_or_usage(args: argparse.Namespace) -> int:
+        missing = [flag for flag, value in (("--bench", args.bench), ("--out", args.out)) if value is None]
+        if missing:
+            p.error("the following arguments are required: " + ", ".join(missing))
+        return run_eval(args)
+
+    p.set_defaults(func=_run_eval_or_usage)
 
     i = sub.add_parser("infer", help="answer one question about one image or video")
     i.add_argument("--media", required=True, help="image or video file")
@@ -137,6 +174,82 @@ def run_eval(args: argparse.Namespace) -> int:
         console.print(f"{r.bench} ({r.items} items): " + ", ".join(parts), highlight=False, markup=False)
     console.print(f"results, metrics and summary in {args.out}/ (summary.md, report.html)")
     generator.close()
+    return 0
+
+
+def compare_table(result: dict):
+    """The terminal table of a ``compare_dirs`` result: benchmarks, tasks, then all paired items; one line
+    per metric. A difference whose 95% interval excludes 0 is green (B higher) or red (B lower)."""
+    from rich import box
+    from rich.table import Table
+
+    from ..evaluate.compare import excludes_zero
+
+    def num(x: float | None, sign: str = "") -> str:
+        return "–" if x is None else f"{x:{sign}.3f}"
+
+    t = Table(title=f"B - A, paired by item ({result['method']})", caption=f"A: {result['a']}\nB: {result['b']}",
+              box=box.SIMPLE_HEAD)
+    t.add_column("benchmark / task")
+    t.add_column("n", justify="right")
+    t.add_column("metric")
+    for col in ("A", "B", "B - A", "95% CI"):
+        t.add_column(col, justify="right", no_wrap=True)
+
+    def add(name: str, block: dict, bold: bool = False) -> None:
+        for i, m in enumerate(("reward", "accuracy")):
+            s = block[m]
+            ci = "–" if s["ci95"] is None else f"[{s['ci95'][0]:+.3f}, {s['ci95'][1]:+.3f}]"
+            diff = num(s["diff"], "+")
+            if excludes_zero(s["ci95"]):
+                colour = "green" if s["ci95"][0] > 0 else "red"
+                diff, ci = f"[{colour}]{diff}", f"[{colour}]{ci}"
+            t.add_row(name if i == 0 else "", str(block["n"]) if i == 0 else "", m, num(s["a"]), num(s["b"]), diff, ci,
+                      style="bold" if bold else None)
+
+    for bench, block in result["benchmarks"].items():
+        add(f"bench {bench}", block)
+    t.add_section()
+    for key, block in result["tasks"].items():
+        add(key, block)
+    t.add_section()
+    add("all", result["all"], bold=True)
+    return t
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    from ..evaluate.compare import CompareError, compare_dirs
+
+    try:
+        result = compare_dirs(args.a, args.b, resamples=args.resamples)
+    except CompareError as e:
+        console.print(f"[red]error:[/red] {e}", highlight=False)
+        return 2
+    un = result["unpaired"]
+    for side, folder in (("a", result["a"]), ("b", result["b"])):
+        for bench, items in un[f"benchmarks_only_in_{side}"].items():
+            console.print(f"[yellow]warning:[/yellow] benchmark {bench} ({items} items) is only in {folder}: skipped",
+                          highlight=False)
+    for bench, u in un["by_benchmark"].items():
+        for side, folder in (("a", result["a"]), ("b", result["b"])):
+            if u[side]:
+                ids = ", ".join(json.dumps(i, default=str) for i in u[f"{side}_ids"][:5])
+                more = f" and {u[side] - 5} more" if u[side] > 5 else ""
+                console.print(f"[yellow]warning:[/yellow] {bench}: {u[side]} items only in {folder}, not paired "
+                              f"(problem_id {ids}{more})", highlight=False)
+    if result["all"]["n"] == 0:
+        console.print("[yellow]warning:[/yellow] no item is in both folders: nothing to compare", highlight=False)
+    console.print(compare_table(result))
+    if args.json:
+        try:
+            path = Path(args.json)
+            if path.parent != Path(""):
+                path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(result, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+        except OSError as e:
+            console.print(f"[red]error:[/red] cannot write {args.json}: {e}", highlight=False)
+            return 2
+        console.print(f"wrote {args.json}", highlight=False)
     return 0
 
 
