@@ -40,11 +40,15 @@ def _stage(name: str, timing: dict[str, float]) -> Callable[[], None]:
 # ---------------------------------------------------------------------------------------------
 # stages
 # ---------------------------------------------------------------------------------------------
-def build_corpus(out: Path, *, n: int, seed: int, workers: int) -> Path:
+#: The demo's corpus: 2,000 records, 12% of the scenes held out (240 items), the rest (1,760) for SFT and RL.
+DEMO_N, DEMO_HELD_OUT = 2000, 0.12
+
+
+def build_corpus(out: Path, *, n: int, seed: int, workers: int, held_out: float = DEMO_HELD_OUT) -> Path:
     from .data.synth import SynthConfig, synthesize
 
     corpus = out / "corpus"
-    cfg = SynthConfig(n=n, seed=seed, workers=workers)
+    cfg = SynthConfig(n=n, seed=seed, workers=workers, held_out=held_out)
     manifest = corpus / "manifest.json"
     if manifest.is_file():
         old = json.loads(manifest.read_text()).get("config", {})
@@ -119,7 +123,7 @@ def _official(out: Path) -> dict[str, dict[str, float]]:
 # ---------------------------------------------------------------------------------------------
 # the demo
 # ---------------------------------------------------------------------------------------------
-def run_demo(out: str | Path, *, n: int = 600, seed: int = 0, eval_limit: int | None = None, max_new_tokens: int = 256,
+def run_demo(out: str | Path, *, n: int = DEMO_N, held_out: float = DEMO_HELD_OUT, seed: int = 0, eval_limit: int | None = None, max_new_tokens: int = 256,
              sft_overrides: Sequence[str] = (), rl_overrides: Sequence[str] = (), workers: int = 2,
              threads: int = 2) -> dict[str, Any]:
     """The demo; returns the summary written to OUT/summary.json. ``threads``: torch CPU threads of the
@@ -132,7 +136,7 @@ def run_demo(out: str | Path, *, n: int = 600, seed: int = 0, eval_limit: int | 
     t_all = time.perf_counter()
 
     done = _stage("1/7 synthetic corpus", timing)
-    corpus = build_corpus(out, n=n, seed=seed, workers=workers)
+    corpus = build_corpus(out, n=n, seed=seed, workers=workers, held_out=held_out)
     done()
     done = _stage("2/7 tiny Qwen3-VL (random weights, tokenizer trained on the corpus)", timing)
     build_model(out, corpus, seed)
@@ -181,7 +185,8 @@ def run_demo(out: str | Path, *, n: int = 600, seed: int = 0, eval_limit: int | 
 # ---------------------------------------------------------------------------------------------
 # the ablation
 # ---------------------------------------------------------------------------------------------
-def run_ablation(out: str | Path, *, estimators: Sequence[str], seeds: int, n: int = 600, seed: int = 0,
+def run_ablation(out: str | Path, *, estimators: Sequence[str], seeds: int, n: int = DEMO_N,
+                 held_out: float = DEMO_HELD_OUT, seed: int = 0,
                  eval_limit: int | None = None, max_new_tokens: int = 256, rl_overrides: Sequence[str] = (),
                  sft_overrides: Sequence[str] = (), workers: int = 2, threads: int = 2) -> dict[str, Any]:
     """The same data, SFT start and number of steps for every estimator, ``seeds`` seeds each."""
@@ -191,7 +196,7 @@ def run_ablation(out: str | Path, *, estimators: Sequence[str], seeds: int, n: i
     out.mkdir(parents=True, exist_ok=True)
     timing: dict[str, float] = {}
     done = _stage("corpus, tiny model and SFT start (shared by every run)", timing)
-    corpus = build_corpus(out, n=n, seed=seed, workers=workers)
+    corpus = build_corpus(out, n=n, seed=seed, workers=workers, held_out=held_out)
     build_model(out, corpus, seed)
     run_sft(out, sft_overrides)
     done()

@@ -2,7 +2,7 @@
 weights) through the same code on CPU, and malformed prompts.
 
 Measured with the defaults (GrabCut fallback, ground-truth prompts, frames decoded from the mp4s):
-- this file's corpus (SynthConfig(n=40, seed=2), 20 image and 20 video items, train + held-out):
+- this file's corpus (SynthConfig(n=40, seed=2, rl_share=1.0), 20 image and 20 video items, RL + held-out):
   images cIoU 1.000; videos J 0.976 (floor asserted: 0.90), 0 ghost frames;
 - larger runs for reference: 200 videos (n=200, seed=3, video tasks only) J 0.931; 120 videos
   (seed=11) J 0.927. What is lost is mostly same-coloured objects touching or passing over the
@@ -132,7 +132,7 @@ def seg_items(tmp_path_factory):
     scene comes from its own seed) as held-out records in a scratch folder, checked against the train
     record, and their masks used with the corpus's own media file."""
     root = tmp_path_factory.mktemp("segcorpus")
-    cfg = SynthConfig(n=40, seed=2, workers=1, tasks=["segmentation/image", "segmentation/video"])
+    cfg = SynthConfig(n=40, seed=2, workers=1, rl_share=1.0, tasks=["segmentation/image", "segmentation/video"])
     synthesize(cfg, root)
     items = []
     for r in json.loads((root / "eval_synthetic.json").read_text()):
@@ -142,7 +142,7 @@ def seg_items(tmp_path_factory):
     train = {r["problem_id"]: r for r in json.loads((root / "onethinker_rl_train.json").read_text())}
     scratch = tmp_path_factory.mktemp("redraw")
     for p in plan(cfg):
-        if p.split != "train":
+        if p.split != "rl":
             continue
         records, _ = synth_scene(cfg, dataclasses.replace(p, split="heldout"), str(scratch))
         for rec in records:

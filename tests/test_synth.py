@@ -31,12 +31,10 @@ def test_every_task_is_there_and_perfect_answers_score_one(corpus):
         assert score(f"<think>ok</think><answer>{truth}</answer>", r["solution"], r["problem_type"], r["data_type"]).accuracy == pytest.approx(1.0)
 
 
-def test_sft_matches_rl_and_reasons_in_format(corpus):
-    rl = _load(corpus, "onethinker_rl_train.json")
+def test_sft_conversations_reason_in_format(corpus):
     sft = _load(corpus, "onethinker_sft_image.json") + _load(corpus, "onethinker_sft_video.json")
-    assert len(sft) == len(rl)
-    answers = sorted(extract_answer(r["answer"]) for r in rl)
-    assert sorted(extract_answer(s["messages"][1]["content"]) for s in sft) == answers
+    manifest = json.loads((corpus / "manifest.json").read_text())
+    assert len(sft) == manifest["records"]["sft"] > 0
     for s in sft:
         assert set(s) <= {"messages", "images", "videos"}  # the release format, nothing more
         assert has_valid_format(s["messages"][1]["content"])
@@ -44,14 +42,35 @@ def test_sft_matches_rl_and_reasons_in_format(corpus):
         assert user.startswith("<image>" if "images" in s else "<video>") and "<think>" in user
 
 
-def test_splits_share_no_media_and_paths_are_relative(corpus):
+def test_pools_share_no_media_and_paths_are_relative(corpus):
     rl, ev = _load(corpus, "onethinker_rl_train.json"), _load(corpus, "eval_synthetic.json")
-    train_media = {p for r in rl for p in r.get("images", []) + r.get("videos", [])}
+    sft = _load(corpus, "onethinker_sft_image.json") + _load(corpus, "onethinker_sft_video.json")
+    rl_media = {p for r in rl for p in r.get("images", []) + r.get("videos", [])}
+    sft_media = {p for r in sft for p in r.get("images", []) + r.get("videos", [])}
     held_media = {r["path"] for r in ev}
-    assert train_media and held_media and not train_media & held_media
-    assert all(not p.startswith("/") and (corpus / p).is_file() for p in train_media | held_media)
+    assert rl_media and sft_media and held_media
+    assert not rl_media & held_media and not sft_media & held_media and not sft_media & rl_media
+    assert all(not p.startswith("/") and (corpus / p).is_file() for p in rl_media | sft_media | held_media)
     ids = [r["problem_id"] for r in rl + ev]
     assert len(ids) == len(set(ids))
+
+
+def test_pool_sizes_and_tasks(tmp_path):
+    cfg = SynthConfig(sft=10, rl=7, heldout=5, seed=2, video_share=0.0, workers=1, tasks=["numerical", "multiple choice"],
+                      rl_tasks=["multiple choice"])
+    m = synthesize(cfg, tmp_path)
+    assert m["records"] == {"sft": 10, "rl": 7, "heldout": 5}
+    assert set(m["by_task"]["rl"]) == {"multiple choice (image)"}
+    assert set(m["by_task"]["sft"]) == set(m["by_task"]["heldout"]) == {"multiple choice (image)", "numerical (image)"}
+    assert m["by_task"]["sft"] == {"multiple choice (image)": 5, "numerical (image)": 5}  # balanced within a pool
+    assert len(_load(tmp_path, "onethinker_rl_train.json")) == 7 and len(_load(tmp_path, "eval_synthetic.json")) == 5
+    assert not (tmp_path / "media").exists() or len(list((tmp_path / "media").rglob("*.png"))) == m["scenes"]
+    # derived sizes: n split by held_out, then rl_share
+    assert SynthConfig(n=100, held_out=0.2, rl_share=0.25).pool_sizes() == {"sft": 60, "rl": 20, "heldout": 20}
+    assert SynthConfig(rl=3).pool_sizes() == {"sft": 0, "rl": 3, "heldout": 0}
+    for bad in (dict(sft=-1), dict(rl=1.5), dict(sft=0, rl=0, heldout=0), dict(rl_share=2.0), dict(rl_tasks=["juggling"])):
+        with pytest.raises(ValueError):
+            SynthConfig(**bad)
 
 
 def test_boxes_land_on_the_named_object(corpus):
@@ -101,7 +120,8 @@ def test_same_seed_same_corpus(tmp_path):
 def test_knobs(tmp_path):
     cfg = SynthConfig(n=40, seed=1, tasks=["numerical"], video_share=0.0, min_objects=5, max_objects=5, workers=1)
     m = synthesize(cfg, tmp_path / "n")
-    assert m["by_task"] == {"numerical (image)": 40}
+    assert {k: sum(c.values()) for k, c in m["by_task"].items()} == m["records"]
+    assert sum(m["records"].values()) == 40 and set(m["by_task"]["rl"]) == {"numerical (image)"}
     rl = list(read_records(tmp_path / "n" / "onethinker_rl_train.json"))
     totals = [int(extract_answer(r["answer"])) for r in rl if r["problem_reserved_text"].startswith("How many objects")]
     assert totals and set(totals) == {5}

@@ -34,9 +34,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     s = dsub.add_parser("synth", help="write the synthetic multi-task image and video corpus")
     s.add_argument("--out", required=True, help="output folder")
-    s.add_argument("--n", type=int, default=2000, help="records in total (default 2000)")
+    s.add_argument("--n", type=int, default=2000,
+                   help="records in all pools together when --sft/--rl/--heldout are not given (default 2000)")
     s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--held-out", type=float, default=0.2, help="share of scenes in the held-out split (default 0.2)")
+    s.add_argument("--held-out", type=float, default=0.2, help="share of --n in the held-out pool (default 0.2)")
+    s.add_argument("--rl-share", type=float, default=0.5, help="share of the rest of --n in the RL pool (default 0.5)")
+    s.add_argument("--sft", type=int, help="SFT conversations (own scenes); any of --sft/--rl/--heldout replaces --n")
+    s.add_argument("--rl", type=int, help="RL prompts (own scenes)")
+    s.add_argument("--heldout", type=int, help="held-out evaluation items (own scenes)")
     s.add_argument("--video-share", type=float, default=0.5, help="share of records about videos (default 0.5)")
     s.add_argument("--questions-per-scene", type=int, default=2)
     s.add_argument("--min-objects", type=int, default=2)
@@ -45,6 +50,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--speed", type=float, default=1.0, help="motion speed multiplier")
     s.add_argument("--occlusion", type=float, default=0.0, help="chance objects may overlap")
     s.add_argument("--tasks", nargs="*", default=[], help="task keys to generate (default: all)")
+    s.add_argument("--sft-tasks", nargs="*", default=[], help="task keys of the SFT pool (default: --tasks)")
+    s.add_argument("--rl-tasks", nargs="*", default=[], help="task keys of the RL pool (default: --tasks)")
+    s.add_argument("--heldout-tasks", nargs="*", default=[], help="task keys of the held-out pool (default: --tasks)")
     s.add_argument("--workers", type=int, default=2, help="rendering processes (default 2)")
     s.set_defaults(func=run_synth)
 
@@ -113,7 +121,9 @@ def run_synth(args: argparse.Namespace) -> int:
 
     try:
         cfg = SynthConfig(
-            n=args.n, seed=args.seed, held_out=args.held_out, video_share=args.video_share,
+            n=args.n, seed=args.seed, held_out=args.held_out, rl_share=args.rl_share, sft=args.sft, rl=args.rl,
+            heldout=args.heldout, sft_tasks=list(args.sft_tasks), rl_tasks=list(args.rl_tasks),
+            heldout_tasks=list(args.heldout_tasks), video_share=args.video_share,
             questions_per_scene=args.questions_per_scene, min_objects=args.min_objects, max_objects=args.max_objects,
             distractors=args.distractors, speed=args.speed, occlusion=args.occlusion, tasks=list(args.tasks),
             workers=args.workers,
@@ -130,12 +140,16 @@ def run_synth(args: argparse.Namespace) -> int:
         manifest = synthesize(cfg, args.out, progress=update)
     table = Table(title=f"synthetic corpus in {args.out}")
     table.add_column("task (data type)")
-    table.add_column("records", justify="right")
-    for k, v in manifest["by_task"].items():
-        table.add_row(k, str(v))
+    pools = list(manifest["by_task"])
+    for pool in pools:
+        table.add_column(pool, justify="right")
+    keys = sorted({k for c in manifest["by_task"].values() for k in c})
+    for k in keys:
+        table.add_row(k, *(str(manifest["by_task"][pool].get(k, 0)) for pool in pools))
     console.print(table)
-    console.print(f"{manifest['records']['train']} train and {manifest['records']['heldout']} held-out records from "
-                  f"{manifest['scenes']} scenes in {manifest['seconds']:.1f} s; files: {', '.join(manifest['files'])}")
+    r = manifest["records"]
+    console.print(f"{r['sft']} SFT, {r['rl']} RL and {r['heldout']} held-out records from {manifest['scenes']} scenes "
+                  f"(disjoint pools) in {manifest['seconds']:.1f} s; files: {', '.join(manifest['files'])}")
     if manifest["swapped_questions"]:
         console.print(f"[yellow]note:[/yellow] questions that no scene could ask were replaced: {manifest['swapped_questions']}")
     return 0

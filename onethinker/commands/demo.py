@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 
+from ..pipeline import DEMO_HELD_OUT, DEMO_N
 from ..ui import console
 
 log = logging.getLogger(__name__)
@@ -16,7 +17,10 @@ log = logging.getLogger(__name__)
 
 def _common(p: argparse.ArgumentParser, default_out: str) -> None:
     p.add_argument("--out", default=default_out, help=f"run folder (default {default_out})")
-    p.add_argument("--n", type=int, default=600, help="synthetic records (default 600: 480 SFT, RL and held-out splits)")
+    p.add_argument("--n", type=int, default=DEMO_N,
+                   help=f"synthetic records (default {DEMO_N}: SFT and RL from the train split, evaluation on the held-out one)")
+    p.add_argument("--held-out", type=float, default=DEMO_HELD_OUT,
+                   help=f"share of scenes held out for evaluation (default {DEMO_HELD_OUT})")
     p.add_argument("--seed", type=int, default=0, help="corpus and tiny-model seed")
     p.add_argument("--eval-limit", type=int, default=None, help="held-out items to evaluate (default: all)")
     p.add_argument("--max-new-tokens", type=int, default=256, help="evaluation reply length (default 256)")
@@ -58,7 +62,7 @@ def _print_table(summary: dict) -> None:
 def run_demo(args: argparse.Namespace) -> int:
     from ..pipeline import run_demo as demo
 
-    summary = demo(args.out, n=args.n, seed=args.seed, eval_limit=args.eval_limit, max_new_tokens=args.max_new_tokens,
+    summary = demo(args.out, n=args.n, held_out=args.held_out, seed=args.seed, eval_limit=args.eval_limit, max_new_tokens=args.max_new_tokens,
                    sft_overrides=args.sft_set, rl_overrides=args.set, workers=args.workers, threads=args.threads)
     _print_table(summary)
     a, b = summary["sft"]["all"]["reward"], summary["rl"]["all"]["reward"]
@@ -82,8 +86,8 @@ def run_ablate(args: argparse.Namespace) -> int:
     if args.seeds < 1:
         console.print("[red]error:[/red] --seeds must be at least 1")
         return 2
-    summary = run_ablation(args.out, estimators=estimators, seeds=args.seeds, n=args.n, seed=args.seed,
-                           eval_limit=args.eval_limit, max_new_tokens=args.max_new_tokens,
+    summary = run_ablation(args.out, estimators=estimators, seeds=args.seeds, n=args.n, held_out=args.held_out,
+                           seed=args.seed, eval_limit=args.eval_limit, max_new_tokens=args.max_new_tokens,
                            rl_overrides=args.set, sft_overrides=args.sft_set, workers=args.workers,
                            threads=args.threads)
     for e in estimators:

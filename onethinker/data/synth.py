@@ -5,15 +5,17 @@ every problem type.
 It writes the release formats (spec/data-format.md) with media paths relative to the output folder:
 
     OUT/media/images/*.png, OUT/media/videos/*.mp4
-    OUT/onethinker_rl_train.json        RL-train records (train split)
-    OUT/onethinker_sft_image.json       SFT records with short reasoning true to the scene (train split)
+    OUT/onethinker_sft_image.json       SFT conversations with short reasoning true to the scene (SFT pool)
     OUT/onethinker_sft_video.json
-    OUT/eval_synthetic.json             evaluation records (held-out split), segmentation masks as COCO RLE
+    OUT/onethinker_rl_train.json        RL-train records (RL pool)
+    OUT/eval_synthetic.json             evaluation records (held-out pool), segmentation masks as COCO RLE
     OUT/manifest.json                   settings, counts and timing
 
-Scenes are split between train and held-out, so no media file appears in both. Each scene is built
-from its own seed (corpus seed, scene index): the same settings give the same corpus, byte for byte,
-whatever the number of worker processes.
+Three pools of disjoint scenes, as in the paper, whose RL corpus is distinct from its SFT set: SFT
+conversations, RL prompts and held-out items, each with its own size and task keys (``sft``, ``rl``,
+``heldout`` and ``sft_tasks``, ``rl_tasks``, ``heldout_tasks``), tasks balanced within each pool. No
+media file appears in two pools. Each scene is built from its own seed (corpus seed, scene index): the
+same settings give the same corpus, byte for byte, whatever the number of worker processes.
 """
 
 from __future__ import annotations
@@ -49,9 +51,13 @@ LETTERS = "ABCDEFGH"
 class SynthConfig:
     """Settings of the synthetic corpus (``onethinker data synth`` flags map onto these)."""
 
-    n: int = 2000  # records in total, train and held-out together
+    n: int = 2000  # records in total, all pools together (when the pool sizes below are not given)
     seed: int = 0
-    held_out: float = 0.2  # share of scenes (and so of records) in the held-out split
+    held_out: float = 0.2  # share of n in the held-out pool (when the pool sizes are not given)
+    rl_share: float = 0.5  # share of the rest of n in the RL pool (when the pool sizes are not given)
+    sft: int | None = None  # records per pool; giving any of the three sets each pool's size (unset: 0)
+    rl: int | None = None
+    heldout: int | None = None
     video_share: float = 0.5  # share of records about videos
     questions_per_scene: int = 2  # records drawn from each scene (different tasks)
     image_size: tuple[int, int] = (320, 240)  # width, height
@@ -63,7 +69,11 @@ class SynthConfig:
     distractors: float = 0.3  # chance an object shares the target's colour or shape
     speed: float = 1.0  # motion speed multiplier
     occlusion: float = 0.0  # chance that objects may overlap (0: placed apart)
+    object_size: tuple[float, float] = (0.08, 0.14)  # half-width range, as a share of the shorter side
     tasks: list[str] = field(default_factory=list)  # task keys to generate; empty: all
+    sft_tasks: list[str] = field(default_factory=list)  # task keys of one pool; empty: ``tasks``
+    rl_tasks: list[str] = field(default_factory=list)
+    heldout_tasks: list[str] = field(default_factory=list)
     workers: int = 2  # processes rendering scenes
 
     def __post_init__(self) -> None:
@@ -71,11 +81,38 @@ class SynthConfig:
             raise ValueError("n must be >= 1")
         if not 0 <= self.held_out < 1:
             raise ValueError("held_out must be in [0, 1)")
+        if not 0 <= self.rl_share <= 1:
+            raise ValueError("rl_share must be in [0, 1]")
+        for name in ("sft", "rl", "heldout"):
+            v = getattr(self, name)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
+                raise ValueError(f"{name} must be a record count >= 0, got {v!r}")
+        if self.explicit_pools and sum(self.pool_sizes().values()) < 1:
+            raise ValueError("the pools hold no records: give sft, rl or heldout a size >= 1")
         if not 1 <= self.min_objects <= self.max_objects <= 8:
             raise ValueError("need 1 <= min_objects <= max_objects <= 8")
-        unknown = [t for t in self.tasks if t not in TASKS]
-        if unknown:
-            raise ValueError(f"unknown task keys {unknown}; known: {', '.join(TASKS)}")
+        for name in ("tasks", "sft_tasks", "rl_tasks", "heldout_tasks"):
+            unknown = [t for t in getattr(self, name) if t not in TASKS]
+            if unknown:
+                raise ValueError(f"{name}: unknown task keys {unknown}; known: {', '.join(TASKS)}")
+
+    @property
+    def explicit_pools(self) -> bool:
+        return any(v is not None for v in (self.sft, self.rl, self.heldout))
+
+    def pool_sizes(self) -> dict[str, int]:
+        """Records of each pool: the explicit sizes, else n split by held_out and rl_share."""
+        if self.explicit_pools:
+            return {"sft": self.sft or 0, "rl": self.rl or 0, "heldout": self.heldout or 0}
+        held = int(round(self.held_out * self.n))
+        if self.held_out > 0 and self.n > 1:
+            held = min(self.n - 1, max(1, held))
+        rest = self.n - held
+        rl = int(round(self.rl_share * rest))
+        return {"sft": rest - rl, "rl": rl, "heldout": held}
+
+    def pool_tasks(self, pool: str) -> list[str]:
+        return list(getattr(self, f"{pool}_tasks") or self.tasks)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -129,7 +166,7 @@ def build_scene(rng: np.random.Generator, cfg: SynthConfig, video: bool, with_te
     n = int(rng.integers(cfg.min_objects, cfg.max_objects + 1))
     objects = []
     for colour, shape in _pick_objects(rng, cfg, n):
-        size = int(rng.uniform(0.08, 0.14) * min(width, height))
+        size = int(rng.uniform(*cfg.object_size) * min(width, height))
         for _ in range(200):
             x, y = rng.uniform(size + 2, width - size - 2), rng.uniform(size + 2, height - size - 2)
             if keep_out and not video and keep_out[0] - size < x < keep_out[2] + size and keep_out[1] - size < y < keep_out[3] + size:
@@ -189,15 +226,38 @@ def _all_seen(scene: Scene) -> list[SceneObject]:
     return [o for o in scene.objects if any(scene.visible(o, scene.frame_time(i)) for i in range(scene.n_frames))]
 
 
-def _listing(scene: Scene) -> str:
-    objs = _all_seen(scene)
-    parts = []
-    for o in objs:
+def _a(words: str) -> str:
+    """The words with their indefinite article: "a red circle", "an orange star"."""
+    return ("an " if words[:1].lower() in "aeiou" else "a ") + words
+
+
+def _where(scene: Scene, o: SceneObject) -> str:
+    """The quadrant of an object's centre (in a video, where it is first seen)."""
+    x, y = scene.position(o, o.t_in if scene.is_video else 0.0)
+    return quadrant(x, y, scene.width, scene.height)
+
+
+def _reading_order(scene: Scene, objs: list[SceneObject]) -> list[SceneObject]:
+    """Images by quadrant (top row first, left before right), then left to right; videos by when each
+    object first shows up, then likewise by where."""
+    def key(o: SceneObject) -> tuple:
         x, y = scene.position(o, o.t_in if scene.is_video else 0.0)
-        where = quadrant(x, y, scene.width, scene.height)
-        parts.append(f"a {o.name} first seen at the {where}" if scene.is_video else f"a {o.name} at the {where}")
+        return ((o.t_in if scene.is_video else 0.0), y >= scene.height / 2, x >= scene.width / 2, x, y)
+
+    return sorted(objs, key=key)
+
+
+def _places(scene: Scene, objs: list[SceneObject]) -> str:
+    """"a red circle at the top left, a blue star first seen at the bottom right" in reading order."""
+    seen = " first seen" if scene.is_video else ""
+    return ", ".join(f"{_a(o.name)}{seen} at the {_where(scene, o)}" for o in _reading_order(scene, objs))
+
+
+def _listing(scene: Scene) -> str:
+    """Every object in reading order (see :func:`_reading_order`)."""
+    objs = _all_seen(scene)
     where = "video" if scene.is_video else "image"
-    return f"The {where} shows {len(objs)} object{'s' if len(objs) != 1 else ''}: " + ", ".join(parts) + "."
+    return f"The {where} shows {len(objs)} object{'s' if len(objs) != 1 else ''}: {_places(scene, objs)}."
 
 
 def _mc(rng: np.random.Generator, correct: str, pool: list[str]) -> tuple[list[str], str]:
@@ -221,7 +281,7 @@ def q_multiple_choice(scene: Scene, rng: np.random.Generator) -> Question | None
                 o = cands[int(rng.integers(len(cands)))]
                 opts, letter = _mc(rng, o.colour, list(COLOURS))
                 text = f"What colour is the {o.shape}?"
-                why = f"{_listing(scene)} The only {o.shape} is {o.colour}, which is option {letter}."
+                why = f"The {o.shape} is {o.colour}, which is option {letter}."
                 return Question(TASKS["multiple choice"], text, letter, why, opts)
         elif kind == "shape":
             cands = [o for o in objs if colours[o.colour] == 1]
@@ -229,7 +289,7 @@ def q_multiple_choice(scene: Scene, rng: np.random.Generator) -> Question | None
                 o = cands[int(rng.integers(len(cands)))]
                 opts, letter = _mc(rng, o.shape, list(SHAPES))
                 text = f"What shape is the {o.colour} object?"
-                why = f"{_listing(scene)} The only {o.colour} object is a {o.shape}, which is option {letter}."
+                why = f"The {o.colour} object is {_a(o.shape)}, which is option {letter}."
                 return Question(TASKS["multiple choice"], text, letter, why, opts)
         elif kind == "position":
             cands = []
@@ -241,7 +301,7 @@ def q_multiple_choice(scene: Scene, rng: np.random.Generator) -> Question | None
                 where = quadrant(o.x, o.y, scene.width, scene.height)
                 opts, letter = _mc(rng, where, ["top left", "top right", "bottom left", "bottom right"])
                 text = f"Where is the {o.name} in the image?"
-                why = f"{_listing(scene)} The {o.name} is in the {where} part, which is option {letter}."
+                why = f"The {o.name} is at the {where}, which is option {letter}."
                 return Question(TASKS["multiple choice"], text, letter, why, opts)
         else:  # order of events
             firsts = sorted({o.t_in for o in objs})
@@ -252,7 +312,7 @@ def q_multiple_choice(scene: Scene, rng: np.random.Generator) -> Question | None
                     pool = [x.name for x in objs if x.t_in > firsts[0]]
                     opts, letter = _mc(rng, o.name, [o.name] + pool)
                     text = "Which of these objects appears first in the video?"
-                    why = (f"{_listing(scene)} The {o.name} is there from {o.t_in:g} s; the others appear later. "
+                    why = (f"The {o.name} is there from {o.t_in:g} s; the others appear later. "
                            f"So the answer is {letter}.")
                     return Question(TASKS["multiple choice"], text, letter, why, opts)
     return None
@@ -266,12 +326,12 @@ def q_numerical(scene: Scene, rng: np.random.Generator) -> Question | None:
         shape = str(rng.choice([o.shape for o in objs]))
         count = sum(o.shape == shape for o in objs)
         text = f"How many {shape}s are there in the {where}?"
-        why = f"{_listing(scene)} Counting the {shape}s gives {count}."
+        why = f"The {shape}s: {_places(scene, [o for o in objs if o.shape == shape])}. That makes {count}."
     elif kind == "colour":
         colour = str(rng.choice([o.colour for o in objs]))
         count = sum(o.colour == colour for o in objs)
         text = f"How many {colour} objects are there in the {where}?"
-        why = f"{_listing(scene)} Counting the {colour} objects gives {count}."
+        why = f"The {colour} objects: {_places(scene, [o for o in objs if o.colour == colour])}. That makes {count}."
     else:
         count = len(objs)
         text = f"How many objects are there in the {where}?" if not scene.is_video else "How many different objects appear in the video?"
@@ -343,7 +403,7 @@ def _direction(dx: float, dy: float, scale: float) -> str:
 
 def caption(scene: Scene) -> str:
     if not scene.is_video:
-        out = _listing(scene).replace("The image shows", "The image shows", 1)
+        out = _listing(scene)
         out += f" The background is {scene.texture if scene.texture != 'noise' else 'mottled'}."
         if scene.text is not None:
             out += f" A sign reads \"{scene.text.text}\"."
@@ -353,7 +413,7 @@ def caption(scene: Scene) -> str:
         end = min(o.t_out, scene.duration) - 1 / scene.fps
         (x0, y0), (x1, y1) = scene.position(o, o.t_in), scene.position(o, end)
         move = _direction(x1 - x0, y1 - y0, scene.width)
-        s = f"A {o.name} " + (f"moves {move}" if move else "stays in place")
+        s = f"{_a(o.name).capitalize()} " + (f"moves {move}" if move else "stays in place")
         if o.t_in > 0 or o.t_out < scene.duration:
             s += f", visible from {o.t_in:g} s to {min(o.t_out, scene.duration):g} s"
         sentences.append(s + ".")
@@ -380,7 +440,8 @@ def q_spatial(scene: Scene, rng: np.random.Generator) -> Question | None:
     o, m = objs[int(rng.integers(len(objs)))]
     box = to_thousand_box(mask_box(m), scene.width, scene.height)
     text = f"Find the {o.name} in the image."
-    why = f"{_listing(scene)} The {o.name} spans x from {box[0]} to {box[2]} and y from {box[1]} to {box[3]}."
+    why = (f"The {o.name} is at the {_where(scene, o)}; it spans x from {box[0]} to {box[2]} and y from {box[1]} to "
+           f"{box[3]}.")
     return Question(TASKS["spatial grounding"], text, box, why)
 
 
@@ -403,7 +464,7 @@ def q_segmentation_image(scene: Scene, rng: np.random.Generator) -> Question | N
     o, m = objs[int(rng.integers(len(objs)))]
     value = _segmentation_prompt(scene, m, None)
     text = f"Segment the {o.name}."
-    why = (f"{_listing(scene)} The {o.name} fills the box {list(value.box)}; points on its body are inside it, "
+    why = (f"The {o.name} is at the {_where(scene, o)} and fills the box {list(value.box)}; points on its body are inside it, "
            "and points on the background around it are outside.")
     extra = {"resolution": {"width": scene.width, "height": scene.height},
              "segmentation_output": {"frames": ["0"], "segmentation_rle": _rle(m)}}
@@ -461,7 +522,7 @@ def q_tracking(scene: Scene, rng: np.random.Generator) -> Question | None:
     x0, y0 = scene.position(o, 0.0)
     x1, y1 = scene.position(o, (scene.n_frames - 1) / scene.fps)
     move = _direction(x1 - x0, y1 - y0, scene.width) or "barely"
-    why = f"The target is a {o.name}. It moves {move}; I give its box at each second."
+    why = f"The target is {_a(o.name)}. It moves {move}; I give its box at each second."
     return Question(TASKS["tracking"], text, boxes, why)
 
 
@@ -508,27 +569,29 @@ GENERATORS: dict[str, Callable[[Scene, np.random.Generator], Question | None]] =
 # ---------------------------------------------------------------------------------------------
 # Records
 # ---------------------------------------------------------------------------------------------
+POOLS = ("sft", "rl", "heldout")
+
+
 @dataclass(frozen=True)
 class ScenePlan:
     index: int
     video: bool
     tasks: tuple[str, ...]
-    split: str  # "train" or "heldout"
+    split: str  # the pool: "sft", "rl" or "heldout"
     first_id: int  # problem_id of the scene's first record
 
 
-def plan(cfg: SynthConfig) -> list[ScenePlan]:
-    """Which scenes to draw, with which questions: tasks balanced within images and within videos."""
-    rng = np.random.default_rng([cfg.seed, 0])
-    wanted = set(cfg.tasks) if cfg.tasks else set(TASKS)
+def _pool_scenes(rng: np.random.Generator, cfg: SynthConfig, count: int, task_keys: list[str]) -> list[tuple[bool, tuple[str, ...]]]:
+    """Scenes asking ``count`` questions of ``task_keys``, balanced within images and within videos."""
+    wanted = set(task_keys) if task_keys else set(TASKS)
     image_tasks = [t for t in IMAGE_TASKS if t in wanted]
     video_tasks = [t for t in VIDEO_TASKS if t in wanted]
-    n_video = round(cfg.n * cfg.video_share) if image_tasks and video_tasks else (cfg.n if video_tasks else 0)
+    n_video = round(count * cfg.video_share) if image_tasks and video_tasks else (count if video_tasks else 0)
     scenes: list[tuple[bool, tuple[str, ...]]] = []
-    for video, tasks, count in ((False, image_tasks, cfg.n - n_video), (True, video_tasks, n_video)):
-        if not tasks or count <= 0:
+    for video, tasks, k in ((False, image_tasks, count - n_video), (True, video_tasks, n_video)):
+        if not tasks or k <= 0:
             continue
-        slots = [tasks[i % len(tasks)] for i in range(count)]
+        slots = [tasks[i % len(tasks)] for i in range(k)]
         slots = [slots[i] for i in rng.permutation(len(slots))]
         q = max(1, min(cfg.questions_per_scene, len(tasks)))
         while slots:
@@ -538,15 +601,20 @@ def plan(cfg: SynthConfig) -> list[ScenePlan]:
                 (group if len(group) < q and t not in group else rest).append(t)
             scenes.append((video, tuple(group)))
             slots = rest
-    order = rng.permutation(len(scenes))
-    n_held = int(round(cfg.held_out * len(scenes)))
-    if cfg.held_out > 0 and len(scenes) > 1:
-        n_held = min(len(scenes) - 1, max(1, n_held))
-    held = set(order[:n_held].tolist())
-    out, next_id = [], 0
-    for i, (video, tasks) in enumerate(scenes):
-        out.append(ScenePlan(i, video, tasks, "heldout" if i in held else "train", next_id))
-        next_id += len(tasks)
+    return [scenes[i] for i in rng.permutation(len(scenes))]
+
+
+def plan(cfg: SynthConfig) -> list[ScenePlan]:
+    """Which scenes to draw, with which questions, in which pool: each pool's own scenes (so no scene is
+    in two pools), its tasks balanced within images and within videos."""
+    rng = np.random.default_rng([cfg.seed, 0])
+    sizes = cfg.pool_sizes()
+    out, next_id, index = [], 0, 0
+    for pool in POOLS:
+        for video, tasks in _pool_scenes(rng, cfg, sizes[pool], cfg.pool_tasks(pool)):
+            out.append(ScenePlan(index, video, tasks, pool, next_id))
+            next_id += len(tasks)
+            index += 1
     return out
 
 
@@ -562,19 +630,19 @@ def _records_for(scene: Scene, questions: list[Question], plan_: ScenePlan, medi
     for j, q in enumerate(questions):
         pid = plan_.first_id + j
         answer = _answer_text(q.task, q.value)
-        if plan_.split == "train":
-            rl = {"problem_id": pid, "problem": placeholder + q.text, "problem_reserved_text": q.text,
-                  "data_type": dtype, "problem_type": q.task.problem_type, "options": q.options,
-                  "answer": f"<answer>{answer}</answer>", media_key: [media_path]}
-            sft = {"messages": [
+        if plan_.split == "rl":
+            out.append({"key": q.task.key, "rl": {"problem_id": pid, "problem": placeholder + q.text, "problem_reserved_text": q.text,
+                               "data_type": dtype, "problem_type": q.task.problem_type, "options": q.options,
+                               "answer": f"<answer>{answer}</answer>", media_key: [media_path]}})
+        elif plan_.split == "sft":
+            out.append({"key": q.task.key, "sft": {"messages": [
                 {"role": "user", "content": q.task.prompt(placeholder + q.text, q.options or None)},
                 {"role": "assistant", "content": f"<think>{q.reasoning}</think><answer>{answer}</answer>"},
-            ], media_key: [media_path]}
-            out.append({"rl": rl, "sft": sft})
+            ], media_key: [media_path]}})
         else:
             ev = {"problem_id": pid, "problem": q.text, "data_type": dtype, "problem_type": q.task.problem_type,
                   "options": q.options, "solution": f"<answer>{answer}</answer>", "path": media_path, **q.extra}
-            out.append({"eval": ev})
+            out.append({"key": q.task.key, "eval": ev})
     return out
 
 
@@ -643,6 +711,7 @@ def synthesize(cfg: SynthConfig, out_dir: str | Path, progress: Callable[[int, i
         for r in recs:
             if "rl" in r:
                 rl.append(r["rl"])
+            elif "sft" in r:
                 (sft_vid if "videos" in r["sft"] else sft_img).append(r["sft"])
             else:
                 ev.append(r["eval"])
@@ -654,16 +723,17 @@ def synthesize(cfg: SynthConfig, out_dir: str | Path, progress: Callable[[int, i
     }
     for name, recs in files.items():
         write_records(out / name, recs)
-    by_task: Counter = Counter()
-    for r in rl + ev:
-        key = r["problem_type"] + ("/" + r["data_type"] if r["problem_type"] == "segmentation" else "")
-        by_task[f"{key} ({r['data_type']})"] += 1
+    by_task: dict[str, Counter] = {pool: Counter() for pool in POOLS}
+    for p, (recs, _) in zip(plans, results):
+        for r in recs:
+            by_task[p.split][f"{r['key']} ({'video' if p.video else 'image'})"] += 1
     manifest = {
         "config": cfg_dict,
         "scenes": len(plans),
-        "records": {"train": len(rl), "heldout": len(ev)},
+        "scenes_by_pool": {pool: sum(p.split == pool for p in plans) for pool in POOLS},
+        "records": {"sft": len(sft_img) + len(sft_vid), "rl": len(rl), "heldout": len(ev)},
         "files": {k: len(v) for k, v in files.items()},
-        "by_task": dict(sorted(by_task.items())),
+        "by_task": {pool: dict(sorted(c.items())) for pool, c in by_task.items()},
         "swapped_questions": dict(swapped),
         "seconds": round(time.perf_counter() - t0, 2),
     }
