@@ -7,9 +7,9 @@ import logging
 import sys
 
 from . import __version__
-from .commands import data, demo, evaluate, model, reward, train
+from .commands import data, demo, evaluate, model, probe, reward, train
 
-VERBS = (reward, data, model, train, evaluate, demo)
+VERBS = (reward, data, model, train, evaluate, probe, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

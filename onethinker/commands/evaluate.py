@@ -9,7 +9,8 @@ from pathlib import Path
 from ..ui import console, progress
 
 
-def _add_backend_args(p: argparse.ArgumentParser) -> None:
+def _add_backend_args(p: argparse.ArgumentParser, *, temperature: float = 0.0,
+                      temperature_help: str = "0 = greedy (default)") -> None:
     g = p.add_argument_group("model and back-end")
     g.add_argument("--model", help="checkpoint (local path or hub id); for --backend openai the served model name")
     g.add_argument("--backend", default="transformers", choices=("transformers", "vllm", "openai", "scripted"),
@@ -21,7 +22,7 @@ def _add_backend_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--api-key-env", default="OPENAI_API_KEY", help="openai: environment variable holding the key")
     g.add_argument("--noise", type=float, default=0.3, help="scripted: share of near-miss or wrong answers")
     g.add_argument("--max-new-tokens", type=int, default=1024)
-    g.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
+    g.add_argument("--temperature", type=float, default=temperature, help=temperature_help)
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--video-fps", type=float, default=2.0)
     g.add_argument("--max-frames", type=int, default=128)
