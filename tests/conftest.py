@@ -11,3 +11,13 @@ def corpus(tmp_path_factory):
     out = tmp_path_factory.mktemp("corpus")
     synthesize(SynthConfig(n=96, seed=7, workers=1), out)
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(corpus, tmp_path_factory):
+    """A tiny random Qwen3-VL (tokenizer trained on the session corpus), built once."""
+    from onethinker.models.tiny import build_tiny
+
+    out = tmp_path_factory.mktemp("tiny-session")
+    build_tiny(out, corpus_dir=corpus, seed=0)
+    return out

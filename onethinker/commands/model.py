@@ -19,6 +19,28 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--seed", type=int, default=0)
     t.set_defaults(func=run_tiny)
 
+    from ..models.pretrain import PretrainConfig
+
+    d = PretrainConfig()
+    q = msub.add_parser("pretrain", help="perception stage for the tiny model (dense scene descriptions + patch labels), "
+                                          "the stand-in for a pretrained Qwen3-VL; resumes from its checkpoint")
+    q.add_argument("--model", required=True, help="tiny checkpoint folder (onethinker model tiny --out ...)")
+    q.add_argument("--out", required=True, help="run folder: log.jsonl, checkpoint/, final/ (the model SFT starts from)")
+    q.add_argument("--steps", type=int, default=d.steps, help=f"optimiser steps (default {d.steps})")
+    q.add_argument("--batch-size", type=int, default=d.batch_size, help=f"scenes per step (default {d.batch_size})")
+    q.add_argument("--lr", type=float, default=d.lr, help=f"peak learning rate, cosine to a tenth (default {d.lr})")
+    q.add_argument("--warmup", type=int, default=d.warmup, help=f"warm-up steps (default {d.warmup})")
+    q.add_argument("--aux-weight", type=float, default=d.aux_weight, help=f"patch-label loss weight (default {d.aux_weight})")
+    q.add_argument("--lm-weight", type=float, default=d.lm_weight, help=f"description loss weight (default {d.lm_weight})")
+    q.add_argument("--min-objects", type=int, default=d.min_objects)
+    q.add_argument("--max-objects", type=int, default=d.max_objects)
+    q.add_argument("--eval-every", type=int, default=d.eval_every, help="steps between held-out perception checks")
+    q.add_argument("--save-every", type=int, default=d.save_every, help="steps between resumable checkpoints")
+    q.add_argument("--seed", type=int, default=d.seed)
+    q.add_argument("--threads", type=int, default=d.threads, help="torch CPU threads (0: torch's default)")
+    q.add_argument("--no-resume", action="store_true", help="start over even if OUT/checkpoint exists")
+    q.set_defaults(func=run_pretrain)
+
 
 def run_tiny(args: argparse.Namespace) -> int:
     from ..models.tiny import build_tiny
@@ -27,4 +49,42 @@ def run_tiny(args: argparse.Namespace) -> int:
         info = build_tiny(args.out, corpus_dir=args.corpus, size=args.size, seed=args.seed)
     console.print(json.dumps(info, indent=1, default=str) if isinstance(info, dict) else str(info), highlight=False)
     console.print(f"saved to {args.out}")
+    return 0
+
+
+def run_pretrain(args: argparse.Namespace) -> int:
+    from ..models.pretrain import PretrainConfig, PretrainError, pretrain
+    from ..ui import progress
+
+    try:
+        cfg = PretrainConfig(model=args.model, out=args.out, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
+                             warmup=args.warmup, aux_weight=args.aux_weight, lm_weight=args.lm_weight,
+                             min_objects=args.min_objects, max_objects=args.max_objects, eval_every=args.eval_every,
+                             save_every=args.save_every, seed=args.seed, threads=args.threads)
+    except ValueError as e:
+        console.print(f"[red]error:[/red] {e}")
+        return 2
+    from pathlib import Path
+
+    if not (Path(args.model) / "config.json").is_file():
+        console.print(f"[red]error:[/red] {args.model}: not a model folder (no config.json); build one with "
+                      "`onethinker model tiny --out DIR`")
+        return 2
+    with progress() as bar:
+        task = bar.add_task("pretraining", total=cfg.steps)
+
+        def update(done: int, total: int, row: dict) -> None:
+            bar.update(task, completed=done)
+            if "eval_loss" in row:
+                bar.console.print(f"step {done}: " + ", ".join(f"{k} {row[k]}" for k in row if k.startswith(("eval", "image"))),
+                                  highlight=False)
+
+        try:
+            summary = pretrain(cfg, resume=not args.no_resume, progress=update)
+        except PretrainError as e:
+            console.print(f"[red]error:[/red] {e}")
+            return 2
+    console.print(json.dumps(summary["eval"], indent=1), highlight=False)
+    console.print(f"{summary['steps']} steps (from {summary['resumed_from']}) in {summary['seconds']:.0f} s; "
+                  f"model: {summary['final']}")
     return 0

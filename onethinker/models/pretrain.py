@@ -1,0 +1,392 @@
+"""``onethinker model pretrain``: a perception stage for the tiny model, the stand-in for the vision-language
+pretraining that a real Qwen3-VL checkpoint brings.
+
+The paper's SFT starts from Qwen3-VL-Instruct, which already sees. The tiny model starts from random
+weights, and SFT on the reasoning corpus alone teaches it the answer forms and the text-side priors but
+not to read its images (measured: one constant answer per task; docs/experiments.md). This stage gives it
+perception first, on scenes drawn fresh from the synthetic world (a seeded stream, separate from every
+corpus split), with two losses:
+
+- **dense descriptions** (language-model loss on the assistant tokens): every object in reading order
+  with its colour, shape, place and box in Qwen's 0-1000 frame, the count, the background and the sign's
+  words: what a captioning and grounding pretraining teaches;
+- **dense patch labels** (auxiliary, weight ``aux_weight``): two linear heads on the vision tokens that
+  enter the language model (after the merger) predict, for every merged patch, the colour and the shape of
+  the object covering it (or background). They are a strong, direct signal for a vision tower trained from
+  scratch, like the classification or contrastive pretraining of a real vision tower; the heads are
+  dropped when the model is saved, which stays an ordinary Qwen3-VL checkpoint.
+
+The result is a checkpoint folder (``OUT/final``) that SFT starts from, as the paper's SFT starts from
+Qwen3-VL-Instruct. Checkpoints every ``save_every`` steps (weights, heads, optimiser, step) let a killed
+run resume where it stopped; ``OUT/log.jsonl`` holds the losses and the held-out perception figures.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+__all__ = ["PretrainConfig", "PretrainError", "describe", "patch_labels", "pretrain", "scene_stream"]
+
+#: Stream key of the pretraining scenes (the corpus uses [seed, 1, index]; this one never collides).
+_STREAM = 7
+PROMPT = "Describe the image: every object with its colour, shape, place and box, the background and any text."
+CKPT = "checkpoint"
+
+
+class PretrainError(RuntimeError):
+    """A pretraining run that cannot start or go on; the message says why."""
+
+
+@dataclass
+class PretrainConfig:
+    """Settings of the perception stage (``onethinker model pretrain`` flags map onto these)."""
+
+    model: str = ""  # a tiny checkpoint folder (onethinker model tiny --out ...)
+    out: str = ""
+    steps: int = 1000
+    batch_size: int = 8
+    lr: float = 5e-4
+    warmup: int = 50
+    weight_decay: float = 0.0
+    adam_beta2: float = 0.95
+    grad_clip: float = 1.0
+    aux_weight: float = 1.0  # weight of the dense patch-label loss (0: descriptions only)
+    lm_weight: float = 1.0  # weight of the description loss (0: patch labels only)
+    min_objects: int = 1
+    max_objects: int = 4
+    text_share: float = 0.3  # share of scenes with a sign
+    seed: int = 0
+    threads: int = 0
+    eval_every: int = 100
+    eval_scenes: int = 32
+    save_every: int = 200
+    log_every: int = 10
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.batch_size < 1:
+            raise ValueError("steps and batch_size must be >= 1")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+        if self.aux_weight < 0 or self.lm_weight < 0 or self.aux_weight + self.lm_weight == 0:
+            raise ValueError("aux_weight and lm_weight must be >= 0 and not both 0")
+        if not 1 <= self.min_objects <= self.max_objects <= 8:
+            raise ValueError("need 1 <= min_objects <= max_objects <= 8")
+
+
+# -------------------------------------------------------------------------------------------------
+# Data: scenes, descriptions, patch labels
+# -------------------------------------------------------------------------------------------------
+
+
+def scene_stream(seed: int, index: int, *, min_objects: int = 1, max_objects: int = 4, text_share: float = 0.3):
+    """Scene ``index`` of the pretraining stream of ``seed``: a still image of the synthetic world."""
+    from ..data.synth import SynthConfig, build_scene
+
+    rng = np.random.default_rng([seed, _STREAM, index])
+    cfg = SynthConfig(n=1, min_objects=min_objects, max_objects=max_objects, workers=1)
+    return build_scene(rng, cfg, video=False, with_text=bool(rng.random() < text_share))
+
+
+def describe(scene) -> str:
+    """The dense description of a still scene: count, then each object in reading order with its place
+    and box (0-1000), then background and sign."""
+    from ..data.scenes import mask_box, to_thousand_box
+    from ..data.synth import _a, _reading_order, _where
+
+    _, masks = scene.render(0)
+    seen = [(o, m) for o, m in zip(scene.objects, masks) if m.any()]
+    by_id = {id(o): m for o, m in seen}
+    objs = _reading_order(scene, [o for o, _ in seen])
+    parts = []
+    for o in objs:
+        box = to_thousand_box(mask_box(by_id[id(o)]), scene.width, scene.height)
+        parts.append(f"{_a(o.name)} at the {_where(scene, o)}, box [{box[0]}, {box[1]}, {box[2]}, {box[3]}]")
+    n = len(objs)
+    out = f"The image shows {n} object{'s' if n != 1 else ''}: " + "; ".join(parts) + "."
+    out += f" The background is {scene.texture if scene.texture != 'noise' else 'mottled'}."
+    if scene.text is not None:
+        out += f" A sign reads \"{scene.text.text}\"."
+    return out
+
+
+def patch_labels(scene, grid_hw: tuple[int, int], min_cover: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
+    """(colour, shape) class of every merged patch of a (h, w) grid over the scene, row-major: the object
+    covering the largest share of the cell when that share is at least ``min_cover``, else 0
+    (background). Classes are 1 + the index in COLOURS / SHAPES."""
+    import cv2
+
+    from ..data.scenes import COLOURS, SHAPES
+
+    h, w = grid_hw
+    _, masks = scene.render(0)
+    colour = np.zeros(h * w, np.int64)
+    shape = np.zeros(h * w, np.int64)
+    if not masks:
+        return colour, shape
+    cover = np.stack([cv2.resize(m.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA).ravel() for m in masks])
+    best = cover.argmax(0)
+    on = cover.max(0) >= min_cover
+    colours, shapes = list(COLOURS), list(SHAPES)
+    for k, o in enumerate(scene.objects):
+        sel = on & (best == k)
+        colour[sel] = 1 + colours.index(o.colour)
+        shape[sel] = 1 + shapes.index(o.shape)
+    return colour, shape
+
+
+def _batch(cfg: PretrainConfig, indices: list[int], processor, *, with_answer: bool = True):
+    """Model inputs for scenes ``indices`` (training conversations), the scenes and their descriptions."""
+    from PIL import Image
+
+    from .inputs import build_inputs
+
+    scenes = [scene_stream(cfg.seed, i, min_objects=cfg.min_objects, max_objects=cfg.max_objects,
+                           text_share=cfg.text_share) for i in indices]
+    convs, texts = [], []
+    for s in scenes:
+        text = describe(s)
+        texts.append(text)
+        user = {"role": "user", "content": [{"type": "image", "image": Image.fromarray(s.render(0)[0])},
+                                             {"type": "text", "text": PROMPT}]}
+        conv = [user, {"role": "assistant", "content": [{"type": "text", "text": text}]}] if with_answer else [user]
+        convs.append(conv)
+    inputs = build_inputs(processor, convs, add_generation_prompt=not with_answer,
+                          padding_side="right" if with_answer else "left", return_assistant_mask=with_answer)
+    return inputs, scenes, texts
+
+
+# -------------------------------------------------------------------------------------------------
+# Training
+# -------------------------------------------------------------------------------------------------
+
+
+class _Heads:
+    """The two patch-label heads, and a hook that keeps the merged vision tokens of the last forward."""
+
+    def __init__(self, model) -> None:
+        import torch
+
+        from ..data.scenes import COLOURS, SHAPES
+
+        hidden = model.config.text_config.hidden_size
+        self.colour = torch.nn.Linear(hidden, len(COLOURS) + 1)
+        self.shape = torch.nn.Linear(hidden, len(SHAPES) + 1)
+        self.tokens = None
+        model.model.visual.register_forward_hook(self._keep)
+
+    def _keep(self, module, args, output) -> None:
+        self.tokens = getattr(output, "pooler_output", None)
+        if self.tokens is None and isinstance(output, tuple):
+            self.tokens = output[0]
+
+    def parameters(self):
+        return [*self.colour.parameters(), *self.shape.parameters()]
+
+    def state_dict(self) -> dict:
+        return {"colour": self.colour.state_dict(), "shape": self.shape.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.colour.load_state_dict(state["colour"])
+        self.shape.load_state_dict(state["shape"])
+
+    def labels(self, scenes, grid_thw, merge: int):
+        import torch
+
+        cs, ss = [], []
+        for scene, (_, h, w) in zip(scenes, grid_thw.tolist()):
+            c, s = patch_labels(scene, (h // merge, w // merge))
+            cs.append(c)
+            ss.append(s)
+        return torch.from_numpy(np.concatenate(cs)), torch.from_numpy(np.concatenate(ss))
+
+    def loss_and_stats(self, colour_y, shape_y) -> tuple[Any, dict]:
+        import torch.nn.functional as F
+
+        x = self.tokens
+        lc, ls = self.colour(x), self.shape(x)
+        loss = F.cross_entropy(lc, colour_y) + F.cross_entropy(ls, shape_y)
+        obj = colour_y > 0
+        stats = {}
+        if obj.any():
+            stats["patch_colour_acc"] = float((lc.argmax(-1)[obj] == colour_y[obj]).float().mean())
+            stats["patch_shape_acc"] = float((ls.argmax(-1)[obj] == shape_y[obj]).float().mean())
+        return loss, stats
+
+
+def _lm_loss(model, inputs):
+    """Mean cross-entropy over the assistant tokens; per-item sums too (for the swapped-image check)."""
+    import torch
+    import torch.nn.functional as F
+
+    feed = {k: v for k, v in inputs.items() if k != "assistant_masks"}
+    out = model(**feed)
+    logits = out.logits[:, :-1].float()
+    target = inputs["input_ids"][:, 1:]
+    mask = inputs["assistant_masks"][:, 1:].bool()
+    ce = F.cross_entropy(logits.transpose(1, 2), target, reduction="none")
+    per_item = (ce * mask).sum(1) / mask.sum(1).clamp(min=1)
+    return (ce * mask).sum() / mask.sum().clamp(min=1), per_item.detach()
+
+
+def _swap_images(inputs):
+    """The same batch with the images rolled by one item (every image the same size): text with the
+    wrong picture. Returns None when the images differ in size."""
+    grid = inputs.get("image_grid_thw")
+    if grid is None or len(grid) < 2 or not bool((grid == grid[0]).all()):
+        return None
+    import torch
+
+    per = int(grid[0].prod())
+    pv = inputs["pixel_values"].view(len(grid), per, -1)
+    swapped = dict(inputs)
+    swapped["pixel_values"] = torch.roll(pv, 1, 0).reshape(inputs["pixel_values"].shape)
+    return swapped
+
+
+def evaluate_perception(model, processor, heads: _Heads | None, cfg: PretrainConfig) -> dict:
+    """Held-out figures on scenes after the training stream: description loss with the right images and with
+    images swapped between items (their gap says how much the model reads its images), and patch-label
+    accuracy on object patches."""
+    import torch
+
+    base = 10_000_000  # far past any training index
+    idx = list(range(base, base + cfg.eval_scenes))
+    model.eval()
+    out: dict[str, float] = {}
+    right, wrong, acc = [], [], []
+    merge = model.config.vision_config.spatial_merge_size
+    with torch.no_grad():
+        for k in range(0, len(idx), cfg.batch_size):
+            inputs, scenes, _ = _batch(cfg, idx[k:k + cfg.batch_size], processor)
+            _, per = _lm_loss(model, inputs)
+            right.append(per)
+            if heads is not None:
+                cy, sy = heads.labels(scenes, inputs["image_grid_thw"], merge)
+                _, st = heads.loss_and_stats(cy, sy)
+                acc.append(st)
+            sw = _swap_images(inputs)
+            if sw is not None:
+                _, per_w = _lm_loss(model, sw)
+                wrong.append(per_w)
+    model.train()
+    out["eval_loss"] = float(torch.cat(right).mean())
+    if wrong:
+        out["eval_loss_swapped"] = float(torch.cat(wrong).mean())
+        out["image_gap"] = out["eval_loss_swapped"] - out["eval_loss"]
+    for key in ("patch_colour_acc", "patch_shape_acc"):
+        vals = [a[key] for a in acc if key in a]
+        if vals:
+            out["eval_" + key] = float(np.mean(vals))
+    return out
+
+
+def pretrain(cfg: PretrainConfig, *, resume: bool = True, progress: Callable[[int, int, dict], None] | None = None) -> dict:
+    """Run the perception stage; returns the summary also written to ``OUT/summary.json``."""
+    import torch
+
+    from .loading import load
+
+    if not cfg.model or not cfg.out:
+        raise PretrainError("pretrain needs a model folder and an output folder")
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    ckpt = out / CKPT
+    start = 0
+    src = cfg.model
+    if resume and (ckpt / "state.pt").is_file():
+        src = str(ckpt)
+    model, processor = load(src, dtype="float32")
+    model.train()
+    heads = _Heads(model) if cfg.aux_weight > 0 else None
+    params = [p for p in model.parameters() if p.requires_grad] + (heads.parameters() if heads else [])
+    opt = torch.optim.AdamW(params, lr=cfg.lr, betas=(0.9, cfg.adam_beta2), weight_decay=cfg.weight_decay)
+
+    def lr_at(step: int) -> float:
+        if step < cfg.warmup:
+            return cfg.lr * (step + 1) / cfg.warmup
+        t = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+        return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, t))))
+
+    if src == str(ckpt):
+        state = torch.load(ckpt / "state.pt", weights_only=False)
+        opt.load_state_dict(state["optimizer"])
+        if heads is not None and state.get("heads"):
+            heads.load_state_dict(state["heads"])
+        start = int(state["step"])
+        torch.set_rng_state(state["torch_rng"])
+    (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2), encoding="utf-8")
+    log_path = out / "log.jsonl"
+    merge = model.config.vision_config.spatial_merge_size
+    t0 = time.perf_counter()
+    window: list[dict] = []
+    last_eval: dict = {}
+    for step in range(start, cfg.steps):
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step)
+        idx = list(range(step * cfg.batch_size, (step + 1) * cfg.batch_size))
+        inputs, scenes, _ = _batch(cfg, idx, processor)
+        lm, _ = _lm_loss(model, inputs)
+        loss = cfg.lm_weight * lm
+        rec = {"lm_loss": float(lm.detach())}
+        if heads is not None:
+            cy, sy = heads.labels(scenes, inputs["image_grid_thw"], merge)
+            aux, st = heads.loss_and_stats(cy, sy)
+            loss = loss + cfg.aux_weight * aux
+            rec.update(aux_loss=float(aux.detach()), **st)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        rec["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip))
+        opt.step()
+        window.append(rec)
+        done = step + 1
+        if done % cfg.log_every == 0 or done == cfg.steps:
+            row = {"step": done, "lr": lr_at(step), "seconds": round(time.perf_counter() - t0, 1)}
+            for k in window[0]:
+                vals = [w[k] for w in window if k in w]
+                row[k] = round(float(np.mean(vals)), 4)
+            window = []
+            if done % cfg.eval_every == 0 or done == cfg.steps:
+                last_eval = {k: round(v, 4) for k, v in evaluate_perception(model, processor, heads, cfg).items()}
+                row.update(last_eval)
+            with log_path.open("a", encoding="utf-8") as f:
+                f.write(json.dumps(row) + "\n")
+            if progress:
+                progress(done, cfg.steps, row)
+        if done % cfg.save_every == 0 or done == cfg.steps:  # the last one too: a longer run continues from it
+            _save_checkpoint(model, processor, opt, heads, done, ckpt)
+    final = out / "final"
+    model.save_pretrained(final, safe_serialization=True)
+    processor.save_pretrained(final)
+    if not last_eval:
+        last_eval = {k: round(v, 4) for k, v in evaluate_perception(model, processor, heads, cfg).items()}
+    summary = {"steps": cfg.steps, "resumed_from": start, "seconds": round(time.perf_counter() - t0, 1),
+               "final": str(final), "eval": last_eval, "config": asdict(cfg)}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    return summary
+
+
+def _save_checkpoint(model, processor, opt, heads, step: int, ckpt: Path) -> None:
+    import shutil
+
+    import torch
+
+    tmp = ckpt.with_name(ckpt.name + ".tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    model.save_pretrained(tmp, safe_serialization=True)
+    processor.save_pretrained(tmp)
+    torch.save({"optimizer": opt.state_dict(), "heads": heads.state_dict() if heads else None, "step": step,
+                "torch_rng": torch.get_rng_state()}, tmp / "state.pt")
+    if ckpt.exists():
+        shutil.rmtree(ckpt)
+    tmp.rename(ckpt)
