@@ -350,3 +350,21 @@ def test_probe_cli_transformers_tiny_model(tiny_model, corpus, tmp_path, capsys,
     lengths = [len(tok(o, add_special_tokens=False)["input_ids"]) for i in items for o in i["sample_outputs"]]
     assert result["all"]["mean_tokens"] == pytest.approx(sum(lengths) / len(lengths)) and sum(lengths) > 0
     print(err)  # the table, for the record (pytest -s)
+
+
+def test_baseline_written_as_an_evaluation_output_pairs_with_eval_compare(corpus, tmp_path):
+    from onethinker.evaluate.baseline import write_baseline_results
+    from onethinker.evaluate.compare import compare_dirs
+
+    train = list(read_records(corpus / "onethinker_rl_train.json"))
+    bench = corpus / "eval_synthetic.json"
+    rows = write_baseline_results(train, bench, tmp_path / "base")
+    held = list(read_records(bench))
+    assert len(rows) == len(held)  # every held-out task key has training answers in this corpus
+    answers = json.loads((tmp_path / "base" / "baseline.json").read_text())["answers"]
+    expected = score_constant(held, answers)
+    assert [r["reward"]["overall"] for r in rows] == [e["reward"] for e in expected]
+    assert all(r["prediction"] == answers[r["task"]] for r in rows)
+    same = compare_dirs(tmp_path / "base", tmp_path / "base")
+    assert same["all"]["n"] == len(held) and same["all"]["reward"]["diff"] == 0.0
+    assert same["all"]["accuracy"]["a"] == pytest.approx(sum(e["accuracy"] for e in expected) / len(held))

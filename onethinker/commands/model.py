@@ -15,7 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     t = msub.add_parser("tiny", help="build a tiny random Qwen3-VL (tokenizer trained on the synthetic corpus), offline")
     t.add_argument("--out", required=True, help="output folder (loadable with from_pretrained / onethinker.models.load)")
     t.add_argument("--corpus", help="a synthetic corpus folder whose text trains the tokenizer (default: a fresh small one)")
-    t.add_argument("--size", default="tiny", choices=("tiny", "small"))
+    t.add_argument("--size", default="tiny", choices=("tiny", "demo", "small"))
     t.add_argument("--seed", type=int, default=0)
     t.set_defaults(func=run_tiny)
 

@@ -463,3 +463,38 @@ def score_constant(
     for i, r in zip(slots, results):
         rows[i].update(reward=r.overall, accuracy=r.accuracy, format=r.format, structure=r.structure)
     return rows
+
+
+def write_baseline_results(train_records: Iterable[Mapping[str, Any]], bench: str | Path, out_dir: str | Path, *,
+                           answers: Mapping[str, str] | None = None, format_weight: float = DEFAULT_FORMAT_WEIGHT,
+                           **options: Any) -> list[dict[str, Any]]:
+    """The majority baseline of benchmark file ``bench`` written as an evaluation output: ``OUT/<bench
+    stem>.jsonl`` with one result row per item that has a baseline answer (``problem_id``, ``task``,
+    ``problem_type``, ``data_type``, ``prediction``, ``reward`` {overall, format, accuracy, structure}),
+    the layout ``onethinker eval`` writes, so ``onethinker eval compare`` pairs it with a model's results.
+    ``answers``: the constants (default: :func:`majority_answers` of ``train_records``). Returns the rows."""
+    import json
+    from pathlib import Path
+
+    from ..data.records import read_records
+
+    bench = Path(bench)
+    records = list(read_records(bench))
+    if answers is None:
+        answers = majority_answers(train_records, format_weight=format_weight, **options)
+    rows = []
+    for rec, r in zip(records, score_constant(records, answers, format_weight=format_weight)):
+        if r["answer"] is None:
+            continue
+        rows.append({"problem_id": rec.get("problem_id"), "task": r["task"], "problem_type": rec.get("problem_type"),
+                     "data_type": rec.get("data_type"), "prediction": r["answer"],
+                     "reward": {"overall": r["reward"], "format": r["format"], "accuracy": r["accuracy"],
+                                "structure": r["structure"]}})
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / (bench.stem + ".jsonl.tmp")
+    tmp.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    tmp.replace(out / (bench.stem + ".jsonl"))
+    (out / "baseline.json").write_text(json.dumps({"answers": dict(answers), "bench": str(bench)}, indent=2),
+                                       encoding="utf-8")
+    return rows
