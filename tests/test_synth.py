@@ -65,10 +65,18 @@ def test_pool_sizes_and_tasks(tmp_path):
     assert m["by_task"]["sft"] == {"multiple choice (image)": 5, "numerical (image)": 5}  # balanced within a pool
     assert len(_load(tmp_path, "onethinker_rl_train.json")) == 7 and len(_load(tmp_path, "eval_synthetic.json")) == 5
     assert not (tmp_path / "media").exists() or len(list((tmp_path / "media").rglob("*.png"))) == m["scenes"]
+    # weights (a key listed twice gets twice the records) and the held-out pool's own video share
+    m = synthesize(SynthConfig(sft=0, rl=0, heldout=40, seed=3, workers=1, heldout_video_share=0.25,
+                               heldout_tasks=["numerical", "numerical", "numerical", "multiple choice", "tracking"]),
+                   tmp_path / "w")
+    # numerical and multiple choice exist for images and videos, tracking for videos only
+    assert m["by_task"]["heldout"] == {"numerical (image)": 22, "multiple choice (image)": 8,
+                                       "numerical (video)": 6, "multiple choice (video)": 2, "tracking (video)": 2}
     # derived sizes: n split by held_out, then rl_share
     assert SynthConfig(n=100, held_out=0.2, rl_share=0.25).pool_sizes() == {"sft": 60, "rl": 20, "heldout": 20}
     assert SynthConfig(rl=3).pool_sizes() == {"sft": 0, "rl": 3, "heldout": 0}
-    for bad in (dict(sft=-1), dict(rl=1.5), dict(sft=0, rl=0, heldout=0), dict(rl_share=2.0), dict(rl_tasks=["juggling"])):
+    for bad in (dict(sft=-1), dict(rl=1.5), dict(sft=0, rl=0, heldout=0), dict(rl_share=2.0), dict(rl_tasks=["juggling"]),
+                dict(heldout_video_share=1.5)):
         with pytest.raises(ValueError):
             SynthConfig(**bad)
 

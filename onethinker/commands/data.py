@@ -7,6 +7,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
+from rich.markup import escape
 from rich.table import Table
 
 from ..ui import console, progress
@@ -43,6 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--rl", type=int, help="RL prompts (own scenes)")
     s.add_argument("--heldout", type=int, help="held-out evaluation items (own scenes)")
     s.add_argument("--video-share", type=float, default=0.5, help="share of records about videos (default 0.5)")
+    s.add_argument("--heldout-video-share", type=float, help="the held-out pool's own share of videos (default --video-share)")
     s.add_argument("--questions-per-scene", type=int, default=2)
     s.add_argument("--min-objects", type=int, default=2)
     s.add_argument("--max-objects", type=int, default=4)
@@ -52,7 +54,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--tasks", nargs="*", default=[], help="task keys to generate (default: all)")
     s.add_argument("--sft-tasks", nargs="*", default=[], help="task keys of the SFT pool (default: --tasks)")
     s.add_argument("--rl-tasks", nargs="*", default=[], help="task keys of the RL pool (default: --tasks)")
-    s.add_argument("--heldout-tasks", nargs="*", default=[], help="task keys of the held-out pool (default: --tasks)")
+    s.add_argument("--heldout-tasks", nargs="*", default=[],
+                   help="task keys of the held-out pool (default: --tasks); in any --*-tasks list a key given k times gets k times the records")
     s.add_argument("--workers", type=int, default=2, help="rendering processes (default 2)")
     s.set_defaults(func=run_synth)
 
@@ -78,12 +81,12 @@ def run_check(args: argparse.Namespace) -> int:
         reports.append(rep)
         for p in rep.problems[: args.max_problems]:
             colour = "red" if p.severity == "error" else "yellow"
-            console.print(f"[{colour}]{p.severity}[/{colour}] {p}", highlight=False)
+            console.print(f"[{colour}]{p.severity}[/{colour}] {escape(str(p))}", highlight=False)
         if len(rep.problems) > args.max_problems:
-            console.print(f"... and {len(rep.problems) - args.max_problems} more problems in {f}")
+            console.print(f"... and {len(rep.problems) - args.max_problems} more problems in {escape(f)}", highlight=False)
     console.print(_summary_table(reports))
     for rep in reports:
-        console.print(f"{rep.file}: {rep.records} records, {len(rep.errors)} errors, {len(rep.warnings)} warnings; "
+        console.print(f"{escape(rep.file)}: {rep.records} records, {len(rep.errors)} errors, {len(rep.warnings)} warnings; "
                       f"media found {rep.media_found}, missing {rep.media_missing}", highlight=False)
     if args.json:
         payload = [
@@ -106,11 +109,11 @@ def _summary_table(reports: list) -> Table:
     table = Table(title="records per problem_type x data_type")
     table.add_column("problem_type")
     for d in dtypes:
-        table.add_column(d, justify="right")
+        table.add_column(escape(d), justify="right")
     table.add_column("total", justify="right")
     for ptype in sorted({p for p, _ in counts}):
         row = [counts.get((ptype, d), 0) for d in dtypes]
-        table.add_row(ptype, *(str(x) if x else "" for x in row), str(sum(row)))
+        table.add_row(escape(ptype), *(str(x) if x else "" for x in row), str(sum(row)))
     totals = [sum(v for (_, d2), v in counts.items() if d2 == d) for d in dtypes]
     table.add_row("[bold]total", *(f"[bold]{t}" for t in totals), f"[bold]{sum(counts.values())}")
     return table
@@ -124,6 +127,7 @@ def run_synth(args: argparse.Namespace) -> int:
             n=args.n, seed=args.seed, held_out=args.held_out, rl_share=args.rl_share, sft=args.sft, rl=args.rl,
             heldout=args.heldout, sft_tasks=list(args.sft_tasks), rl_tasks=list(args.rl_tasks),
             heldout_tasks=list(args.heldout_tasks), video_share=args.video_share,
+            heldout_video_share=args.heldout_video_share,
             questions_per_scene=args.questions_per_scene, min_objects=args.min_objects, max_objects=args.max_objects,
             distractors=args.distractors, speed=args.speed, occlusion=args.occlusion, tasks=list(args.tasks),
             workers=args.workers,
@@ -163,7 +167,7 @@ def run_convert(args: argparse.Namespace) -> int:
         summary = convert_file(args.file, args.to, args.out, media_root=root, allow_absolute=args.allow_absolute,
                                absolute_paths=not args.relative_paths)
     except (ValueError, OSError) as e:
-        console.print(f"[red]error:[/red] {e}", highlight=False)
+        console.print(f"[red]error:[/red] {escape(str(e))}", highlight=False)
         return 1
-    console.print(json.dumps(summary, indent=1, default=str), highlight=False)
+    console.print(escape(json.dumps(summary, indent=1, default=str)), highlight=False)
     return 0

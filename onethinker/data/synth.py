@@ -59,6 +59,7 @@ class SynthConfig:
     rl: int | None = None
     heldout: int | None = None
     video_share: float = 0.5  # share of records about videos
+    heldout_video_share: float | None = None  # the held-out pool's own share (None: video_share)
     questions_per_scene: int = 2  # records drawn from each scene (different tasks)
     image_size: tuple[int, int] = (320, 240)  # width, height
     video_size: tuple[int, int] = (256, 192)
@@ -71,7 +72,8 @@ class SynthConfig:
     occlusion: float = 0.0  # chance that objects may overlap (0: placed apart)
     object_size: tuple[float, float] = (0.08, 0.14)  # half-width range, as a share of the shorter side
     tasks: list[str] = field(default_factory=list)  # task keys to generate; empty: all
-    sft_tasks: list[str] = field(default_factory=list)  # task keys of one pool; empty: ``tasks``
+    # task keys of one pool (empty: ``tasks``); a key listed k times gets k times the records of the others
+    sft_tasks: list[str] = field(default_factory=list)
     rl_tasks: list[str] = field(default_factory=list)
     heldout_tasks: list[str] = field(default_factory=list)
     workers: int = 2  # processes rendering scenes
@@ -81,6 +83,10 @@ class SynthConfig:
             raise ValueError("n must be >= 1")
         if not 0 <= self.held_out < 1:
             raise ValueError("held_out must be in [0, 1)")
+        for name in ("video_share", "heldout_video_share"):
+            v = getattr(self, name)
+            if v is not None and not 0 <= v <= 1:
+                raise ValueError(f"{name} must be in [0, 1], got {v}")
         if not 0 <= self.rl_share <= 1:
             raise ValueError("rl_share must be in [0, 1]")
         for name in ("sft", "rl", "heldout"):
@@ -581,19 +587,21 @@ class ScenePlan:
     first_id: int  # problem_id of the scene's first record
 
 
-def _pool_scenes(rng: np.random.Generator, cfg: SynthConfig, count: int, task_keys: list[str]) -> list[tuple[bool, tuple[str, ...]]]:
-    """Scenes asking ``count`` questions of ``task_keys``, balanced within images and within videos."""
-    wanted = set(task_keys) if task_keys else set(TASKS)
-    image_tasks = [t for t in IMAGE_TASKS if t in wanted]
-    video_tasks = [t for t in VIDEO_TASKS if t in wanted]
-    n_video = round(count * cfg.video_share) if image_tasks and video_tasks else (count if video_tasks else 0)
+def _pool_scenes(rng: np.random.Generator, cfg: SynthConfig, count: int, task_keys: list[str],
+                 video_share: float) -> list[tuple[bool, tuple[str, ...]]]:
+    """Scenes asking ``count`` questions of ``task_keys`` (a key listed k times: k times the records),
+    ``video_share`` of them about videos, balanced within images and within videos."""
+    keys = list(task_keys) if task_keys else list(TASKS)
+    image_tasks = [t for t in IMAGE_TASKS for _ in range(keys.count(t))]  # canonical order, repeats kept
+    video_tasks = [t for t in VIDEO_TASKS for _ in range(keys.count(t))]
+    n_video = round(count * video_share) if image_tasks and video_tasks else (count if video_tasks else 0)
     scenes: list[tuple[bool, tuple[str, ...]]] = []
     for video, tasks, k in ((False, image_tasks, count - n_video), (True, video_tasks, n_video)):
         if not tasks or k <= 0:
             continue
         slots = [tasks[i % len(tasks)] for i in range(k)]
         slots = [slots[i] for i in rng.permutation(len(slots))]
-        q = max(1, min(cfg.questions_per_scene, len(tasks)))
+        q = max(1, min(cfg.questions_per_scene, len(set(tasks))))
         while slots:
             group: list[str] = []
             rest = []
@@ -611,7 +619,8 @@ def plan(cfg: SynthConfig) -> list[ScenePlan]:
     sizes = cfg.pool_sizes()
     out, next_id, index = [], 0, 0
     for pool in POOLS:
-        for video, tasks in _pool_scenes(rng, cfg, sizes[pool], cfg.pool_tasks(pool)):
+        share = cfg.heldout_video_share if pool == "heldout" and cfg.heldout_video_share is not None else cfg.video_share
+        for video, tasks in _pool_scenes(rng, cfg, sizes[pool], cfg.pool_tasks(pool), share):
             out.append(ScenePlan(index, video, tasks, pool, next_id))
             next_id += len(tasks)
             index += 1
