@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -36,7 +37,7 @@ def results_table(results: Iterable, keys: Iterable[str], title: str = "") -> Ta
         table.add_column(col, justify="left" if col == "task" else "right")
     for key in sorted(by_key):
         m = by_key[key]
-        table.add_row(key, str(m["count"]), *(f"{m[p]:.3f}" for p in ("overall", "format", "accuracy", "structure")))
+        table.add_row(escape(key), str(m["count"]), *(f"{m[p]:.3f}" for p in ("overall", "format", "accuracy", "structure")))
     if results:
         m = mean_by(results, ["all"] * len(results))["all"]
         table.add_row("[bold]all", f"[bold]{m['count']}", *(f"[bold]{m[p]:.3f}" for p in ("overall", "format", "accuracy", "structure")))

@@ -63,3 +63,38 @@ def test_console_script_and_stdin(tmp_path):
         input=json.dumps(GOOD) + "\n", capture_output=True, text=True, check=True,
     )
     assert json.loads(proc.stdout) == {"overall": 1.5, "format": 1.0, "accuracy": 1.0, "structure": 0.5}
+
+
+def test_reward_score_line_that_is_not_utf8_is_reported_and_the_rest_scored(tmp_path, capsys):
+    src = tmp_path / "in.jsonl"
+    good = json.dumps(GOOD).encode()
+    # a lone surrogate as another tool writes it (CESU-8 bytes ED A0 80), and a stray Latin-1 byte
+    surrogate = good.replace(b"<answer>B", b"<answer>\xed\xa0\x80", 1)
+    latin1 = good.replace(b"<answer>B", b"<answer>\xe9", 1)
+    src.write_bytes(b"\xef\xbb\xbf" + good + b"\n" + surrogate + b"\n" + good + b"\n" + latin1 + b"\n" + good + b"\n")
+    out = tmp_path / "out.jsonl"
+    assert main(["reward", "score", str(src), "-o", str(out), "--workers", "0"]) == 1
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 5
+    for i in (0, 2, 4):  # a byte-order mark before the first line is not an error
+        assert rows[i] == {"overall": 1.5, "format": 1.0, "accuracy": 1.0, "structure": 0.5}
+    assert rows[1]["overall"] is None and rows[1]["error"].startswith(f"{src}:2: not valid UTF-8")
+    assert rows[3]["overall"] is None and rows[3]["error"].startswith(f"{src}:4: not valid UTF-8")
+    err = capsys.readouterr().err
+    assert "3 scored, 2 malformed" in err and f"{src}:2: not valid UTF-8" in err
+
+
+def test_reward_score_text_that_looks_like_markup_is_printed_as_is(tmp_path, capsys):
+    src = tmp_path / "in.jsonl"
+    write_lines(src, [json.dumps(dict(GOOD, problem_type="[/red] [bold]")), "[/x] not json"])
+    out = tmp_path / "out.jsonl"
+    assert main(["reward", "score", str(src), "-o", str(out), "--workers", "0"]) == 1
+    err = capsys.readouterr().err
+    assert "[/red] [bold]" in err and "1 scored, 1 malformed" in err
+
+
+def test_reward_score_unwritable_output_is_a_clean_error(tmp_path, capsys):
+    src = tmp_path / "in.jsonl"
+    write_lines(src, [json.dumps(GOOD)])
+    assert main(["reward", "score", str(src), "-o", str(tmp_path / "no" / "dir" / "out.jsonl"), "--workers", "0"]) == 2
+    assert "cannot write" in capsys.readouterr().err

@@ -165,3 +165,40 @@ def test_cli_exit_status_and_summary(tmp_path, corpus, capsys):
     # the default media root is the file's folder
     shutil.copy(corpus / "eval_synthetic.json", tmp_path / "eval.json")
     assert main(["data", "check", str(tmp_path / "eval.json"), "--no-media"]) == 1
+
+
+def test_media_list_holding_a_number_is_a_located_problem_and_the_rest_is_checked(tmp_path, corpus):
+    a = rl(corpus, "numerical", "image")
+    good_path = a["images"][0]
+    a["images"] = [good_path, 7]
+    b = rl(corpus, "temporal grounding")
+    b["videos"] = [3.5]
+    c = rl(corpus, "numerical")
+    c["problem_type"] = "nope"  # a later record is still checked
+    for name in ("broken.json", "broken.jsonl", "broken.parquet"):
+        path = tmp_path / name
+        write_records(path, [a, b, c])
+        rep = check_file(path, corpus)
+        p = _expect(rep.problems, 0, "images", "item 1 is int")
+        assert str(p) == f"{path}: record 0 (problem_id {a['problem_id']!r}): images: expected a list of path strings, item 1 is int"
+        _expect(rep.problems, 1, "videos", "item 0 is float")
+        _expect(rep.problems, 2, "problem_type", "unknown value 'nope'")
+        assert rep.media_found >= 2  # the path string next to the number was still found (and c's media)
+        assert not [q for q in rep.problems if q.index == 0 and q.field == "images" and "not found" in q.message]
+    # and through the command: a report and exit status 1, no traceback
+    path = tmp_path / "broken.json"
+    assert main(["data", "check", str(path), "--media-root", str(corpus)]) == 1
+
+
+def test_jsonl_line_that_is_not_utf8_is_one_bad_record(tmp_path, corpus):
+    a = rl(corpus, "numerical")
+    path = tmp_path / "mixed.jsonl"
+    line = json.dumps(a).encode()
+    path.write_bytes(line + b"\n" + line.replace(b'"problem"', b'"pr\xff"', 1) + b"\n"
+                     + json.dumps(dict(a, problem_id="other", problem_type="nope")).encode() + b"\n")
+    probs = check_file(path, corpus).problems
+    _expect(probs, 1, "(record)", "mixed.jsonl:2: not valid UTF-8")
+    _expect(probs, 2, "problem_type", "unknown value 'nope'")
+    whole = tmp_path / "whole.json"
+    whole.write_bytes(b"[\n" + line + b",\n" + line.replace(b'"problem"', b'"pr\xff"', 1) + b"\n]")
+    _expect(check_file(whole, corpus).problems, 0, "(file)", "whole.json:3: not valid UTF-8")

@@ -6,7 +6,9 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any, Iterator, TextIO
+from typing import Any, BinaryIO, Iterator
+
+from rich.markup import escape
 
 from ..config import ConfigError, load_config
 from ..rewards import ITEM_FIELDS, RewardConfig, RewardResult, RewardScorer
@@ -64,9 +66,21 @@ def reward_config_from_args(args: argparse.Namespace) -> RewardConfig:
     return load_config(RewardConfig, args.config, overrides, section="reward")
 
 
-def _read_lines(stream: TextIO, name: str) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
-    """(line number, item, None) or (line number, None, error message) for every non-blank line."""
-    for lineno, line in enumerate(stream, 1):
+def _read_lines(stream: BinaryIO, name: str) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
+    """(line number, item, None) or (line number, None, error message) for every line.
+
+    Lines are split at b"\\n" and decoded one by one, so a line that is not valid UTF-8 (a lone
+    surrogate written by another tool, a stray Latin-1 byte) is reported with its location and the
+    lines around it are still read. A UTF-8 byte-order mark before the first line is ignored."""
+    for lineno, raw in enumerate(stream, 1):
+        if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            bad = raw[e.start : min(e.end, e.start + 4)]
+            yield lineno, None, f"{name}:{lineno}: not valid UTF-8 (byte {e.start + 1} of the line: {bad!r})"
+            continue
         if not line.strip():
             yield lineno, None, f"{name}:{lineno}: empty line"
             continue
@@ -74,6 +88,9 @@ def _read_lines(stream: TextIO, name: str) -> Iterator[tuple[int, dict[str, Any]
             obj = json.loads(line)
         except ValueError as e:
             yield lineno, None, f"{name}:{lineno}: invalid JSON ({e})"
+            continue
+        except RecursionError:
+            yield lineno, None, f"{name}:{lineno}: invalid JSON (nested too deeply to read)"
             continue
         if not isinstance(obj, dict):
             yield lineno, None, f"{name}:{lineno}: expected a JSON object, got {type(obj).__name__}"
@@ -89,17 +106,30 @@ def run_score(args: argparse.Namespace) -> int:
     try:
         config = reward_config_from_args(args)
     except (ConfigError, ValueError) as e:
-        console.print(f"[red]error:[/red] {e}")
+        console.print(f"[red]error:[/red] {escape(str(e))}", highlight=False)
+        return 2
+    if args.batch_size < 1:
+        console.print(f"[red]error:[/red] --batch-size must be at least 1, got {args.batch_size}")
         return 2
     if args.input == "-":
-        src, name = sys.stdin, "<stdin>"
+        src, name = sys.stdin.buffer, "<stdin>"
     else:
         path = Path(args.input)
         if not path.is_file():
-            console.print(f"[red]error:[/red] {path}: no such file")
+            console.print(f"[red]error:[/red] {escape(str(path))}: no such file", highlight=False)
             return 2
-        src, name = path.open(encoding="utf-8"), str(path)
-    out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
+        try:
+            src, name = path.open("rb"), str(path)
+        except OSError as e:
+            console.print(f"[red]error:[/red] cannot read {escape(str(path))}: {escape(str(e))}", highlight=False)
+            return 2
+    try:
+        out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
+    except OSError as e:
+        console.print(f"[red]error:[/red] cannot write {escape(str(args.output))}: {escape(str(e))}", highlight=False)
+        if src is not sys.stdin.buffer:
+            src.close()
+        return 2
 
     errors: list[str] = []
     keys: list[str] = []
@@ -137,10 +167,10 @@ def run_score(args: argparse.Namespace) -> int:
         stats = scorer.totals
     if out is not sys.stdout:
         out.close()
-    if src is not sys.stdin:
+    if src is not sys.stdin.buffer:
         src.close()
 
-    console.print(results_table(results, keys, title=f"{name}: {len(results)} scored, {len(errors)} malformed"))
+    console.print(results_table(results, keys, title=f"{escape(name)}: {len(results)} scored, {len(errors)} malformed"))
     notes = []
     if stats.timeouts or stats.errors:
         notes.append(f"{stats.timeouts} items timed out and {stats.errors} failed in a worker (accuracy 0)")
@@ -149,11 +179,11 @@ def run_score(args: argparse.Namespace) -> int:
     if scorer.pool_disabled:
         notes.append(f"worker pool unavailable ({scorer.pool_disabled}); scored in-process")
     for note in notes:
-        console.print(f"[yellow]note:[/yellow] {note}")
+        console.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False)
     for err in errors[:20]:
-        console.print(f"[red]malformed:[/red] {err}")
+        console.print(f"[red]malformed:[/red] {escape(err)}", highlight=False)
     if len(errors) > 20:
         console.print(f"[red]... and {len(errors) - 20} more malformed lines[/red]")
     if args.output:
-        console.print(f"wrote {total_lines} results to {args.output}")
+        console.print(f"wrote {total_lines} results to {escape(args.output)}", highlight=False)
     return 1 if errors else 0

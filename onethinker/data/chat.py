@@ -25,17 +25,34 @@ class RecordError(ValueError):
 
 
 def media_of(record: dict) -> list[tuple[str, str]]:
-    """The record's media in order, as (kind, path) pairs, kind "image" or "video"."""
+    """The record's media in order, as (kind, path) pairs, kind "image" or "video".
+
+    Raises :class:`RecordError` naming the field when a media field has the wrong type (``images`` /
+    ``videos`` not a list of strings, ``path`` / ``additional_path`` not a string): a medium is never
+    silently left out."""
     if kind_of(record) == EVAL:
         out = []
         dtype = str(record.get("data_type", "")).lower()
-        if record.get("path"):
-            out.append(("image" if dtype == "image" else "video", record["path"]))
-        if dtype == "video-image" and record.get("additional_path"):
-            out.append(("image", record["additional_path"]))
+        fields = ["path"] + (["additional_path"] if dtype == "video-image" else [])
+        for name in fields:
+            value = record.get(name)
+            if value is None or value == "":
+                continue
+            if not isinstance(value, str):
+                raise RecordError(f"{name}: expected a path string, got {type(value).__name__}")
+            out.append(("image" if name == "additional_path" or dtype == "image" else "video", value))
         return out
-    out = [("image", p) for p in record.get("images") or []]
-    out += [("video", p) for p in record.get("videos") or []]
+    out = []
+    for name, kind in (("images", "image"), ("videos", "video")):
+        value = record.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, list):
+            raise RecordError(f"{name}: expected a list of path strings, got {type(value).__name__}")
+        for i, p in enumerate(value):
+            if not isinstance(p, str):
+                raise RecordError(f"{name}[{i}]: expected a path string, got {type(p).__name__}")
+            out.append((kind, p))
     return out
 
 

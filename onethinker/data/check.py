@@ -109,7 +109,9 @@ def check_record(rec: Any, index: int, ctx: _Context, report: CheckReport) -> No
         add("problem_reserved_text", "missing (the model judge's prompt falls back to nothing)", WARNING)
     for name in ("images", "videos"):
         if name in rec and (not isinstance(rec[name], list) or not all(isinstance(p, str) for p in rec[name])):
-            add(name, "expected a list of path strings")
+            add(name, _list_problem(rec[name]))
+    if kind == EVAL and rec.get("additional_path") is not None and not isinstance(rec["additional_path"], str):
+        add("additional_path", f"expected str, got {type(rec['additional_path']).__name__}")
     if kind == RL and not (rec.get("images") or rec.get("videos")):
         add("images/videos", "missing: an RL record needs an 'images' or a 'videos' list")
 
@@ -164,10 +166,7 @@ def check_record(rec: Any, index: int, ctx: _Context, report: CheckReport) -> No
         _check_options(rec, value, add)
 
     # -- media --------------------------------------------------------------------------------
-    try:
-        media = media_of(rec)
-    except Exception:
-        media = []
+    media = _usable_media(rec)
     if kind == EVAL and str(dtype).lower() == "video-image" and not rec.get("additional_path"):
         add("additional_path", "missing: a video-image item needs the extra image's path")
     if kind == RL and isinstance(rec.get("problem"), str):
@@ -219,6 +218,27 @@ def check_record(rec: Any, index: int, ctx: _Context, report: CheckReport) -> No
         _check_segmentation(rec, task.key == "segmentation/video", add)
 
 
+def _list_problem(value: Any) -> str:
+    if not isinstance(value, list):
+        return f"expected a list of path strings, got {type(value).__name__}"
+    bad = next(i for i, p in enumerate(value) if not isinstance(p, str))
+    return f"expected a list of path strings, item {bad} is {type(value[bad]).__name__}"
+
+
+def _usable_media(rec: dict) -> list[tuple[str, str]]:
+    """``media_of`` without the entries whose type is wrong (those are reported by the type checks),
+    so the media that are path strings are still checked."""
+    clean = dict(rec)
+    for name in ("images", "videos"):
+        value = rec.get(name)
+        if value is not None:
+            clean[name] = [p for p in value if isinstance(p, str)] if isinstance(value, list) else []
+    for name in ("path", "additional_path"):
+        if name in rec and not isinstance(rec[name], str):
+            clean[name] = None
+    return media_of(clean)
+
+
 def _sft_dtype(rec: dict) -> str:
     return "video" if rec.get("videos") else "image" if rec.get("images") else "text"
 
@@ -250,7 +270,7 @@ def _check_sft(rec: dict, add: Any) -> None:
     answer = _sft_answer(rec)
     if answer is not None and not has_valid_format(answer):
         add("messages", "the assistant turn is not <think>...</think><answer>...</answer>")
-    media = media_of(rec)
+    media = _usable_media(rec)
     user_text = " ".join(m["content"] for m in msgs if isinstance(m, dict) and m.get("role") == "user" and isinstance(m.get("content"), str))
     slots = PLACEHOLDER.findall(user_text)
     if len(slots) != len(media):

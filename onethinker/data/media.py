@@ -84,8 +84,11 @@ def resolve_media(path: str | os.PathLike, media_root: str | os.PathLike | None,
     Unless ``allow_absolute`` is set, an absolute path is a :class:`MediaError`, and so is a path that
     resolves outside the (resolved) root - through ``..`` or a symlink - so nothing outside the root
     is ever read. With ``allow_absolute`` the user trusts the paths: absolute paths are returned
-    resolved and relative ones are not confined to the root. Existence is not checked here.
+    resolved and relative ones are not confined to the root. A path that is not a string (a number
+    from a malformed record) is a :class:`MediaError` too. Existence is not checked here.
     """
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        raise MediaError(f"a media path must be a string, got {type(path).__name__}", path=repr(path)[:80])
     raw = os.fspath(path)
     if isinstance(raw, bytes):
         raw = os.fsdecode(raw)

@@ -16,6 +16,7 @@ from typing import Any, Iterable, Iterator
 RL, SFT, EVAL = "rl", "sft", "eval"
 FORMATS = (".json", ".jsonl", ".parquet")
 _PARQUET_META = b"onethinker"
+_BOM = b"\xef\xbb\xbf"  # a UTF-8 byte-order mark some editors write first
 
 
 class RecordFileError(ValueError):
@@ -87,14 +88,25 @@ def scan_records(path: str | Path) -> Iterator[tuple[int, dict | None, str | Non
         return
     if kind == ".jsonl":
         index = 0
-        with path.open(encoding="utf-8") as f:
-            for lineno, line in enumerate(f, 1):
-                if not line.strip():
+        try:
+            f = path.open("rb")
+        except OSError as e:
+            raise RecordFileError(f"{path}: cannot read ({e})") from None
+        with f:
+            # lines are split at b"\n" and decoded one by one: a line that is not UTF-8 is one bad record
+            for lineno, raw in enumerate(f, 1):
+                if lineno == 1 and raw.startswith(_BOM):
+                    raw = raw[len(_BOM):]
+                if not raw.strip():
                     continue
                 try:
-                    obj = json.loads(line)
+                    obj = json.loads(raw.decode("utf-8"))
+                except UnicodeDecodeError as e:
+                    yield index, None, f"{path}:{lineno}: not valid UTF-8 (byte {e.start + 1} of the line)"
                 except ValueError as e:
                     yield index, None, f"{path}:{lineno}: invalid JSON ({e})"
+                except RecursionError:
+                    yield index, None, f"{path}:{lineno}: invalid JSON (nested too deeply to read)"
                 else:
                     if isinstance(obj, dict):
                         yield index, obj, None
@@ -103,10 +115,22 @@ def scan_records(path: str | Path) -> Iterator[tuple[int, dict | None, str | Non
                 index += 1
         return
     try:
-        with path.open(encoding="utf-8") as f:
-            data = json.load(f)
+        raw = path.read_bytes()
+    except OSError as e:
+        raise RecordFileError(f"{path}: cannot read ({e})") from None
+    if raw.startswith(_BOM):
+        raw = raw[len(_BOM):]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        raise RecordFileError(f"{path}:{line}: not valid UTF-8 ({e.reason} at byte {e.start + 1} of the file)") from None
+    try:
+        data = json.loads(text)
     except ValueError as e:
         raise RecordFileError(f"{path}: invalid JSON ({e})") from None
+    except RecursionError:
+        raise RecordFileError(f"{path}: invalid JSON (nested too deeply to read)") from None
     if isinstance(data, dict):  # a single record
         data = [data]
     if not isinstance(data, list):
@@ -126,18 +150,38 @@ def _read_parquet(path: Path) -> Iterator[dict]:
     except Exception as e:  # pyarrow raises several types for a bad file
         raise RecordFileError(f"{path}: not a readable parquet file ({e})") from None
     meta = (pf.schema_arrow.metadata or {}).get(_PARQUET_META)
-    info = json.loads(meta) if meta else {}
-    json_cols = set(info.get("json_columns", []))
-    absent_col = info.get("absent_column")
-    for batch in pf.iter_batches(batch_size=1024):
-        for row in batch.to_pylist():
+    try:
+        info = json.loads(meta) if meta else {}
+        if not isinstance(info, dict):
+            raise ValueError(f"expected an object, got {type(info).__name__}")
+        json_cols = set(info.get("json_columns", []))
+        absent_col = info.get("absent_column")
+    except (ValueError, TypeError, RecursionError) as e:
+        raise RecordFileError(f"{path}: unreadable onethinker metadata in the parquet schema ({e})") from None
+    index = 0
+    batches = pf.iter_batches(batch_size=1024)
+    while True:
+        try:
+            batch = next(batches, None)
+            rows = [] if batch is None else batch.to_pylist()
+        except Exception as e:  # pyarrow raises several types for corrupt pages
+            raise RecordFileError(f"{path}: record {index}: unreadable parquet data ({e})") from None
+        if batch is None:
+            return
+        for row in rows:
             absent = set(row.pop(absent_col, None) or []) if absent_col else set()
             rec = {}
             for k, v in row.items():
                 if k in absent:
                     continue
-                rec[k] = json.loads(v) if k in json_cols and v is not None else v
+                if k in json_cols and isinstance(v, str):
+                    try:
+                        v = json.loads(v)
+                    except (ValueError, RecursionError) as e:
+                        raise RecordFileError(f"{path}: record {index}: column {k!r} holds invalid JSON ({e})") from None
+                rec[k] = v
             yield rec
+            index += 1
 
 
 # ---------------------------------------------------------------------------------------------
