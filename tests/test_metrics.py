@@ -342,9 +342,9 @@ def test_rec_hand_computed():
             NAN4,                # unparseable: 0
             [0, 0, 1, 1]]        # no +1: inter 1 / union 2 = 0.5 (with +1 it would be 4 / 6)
     r = rec(pred, gt)
-    assert r["[email protected]"] == pytest.approx(3 / 7)
+    assert r["Acc@0.5"] == pytest.approx(3 / 7)
     assert r["mIoU"] == pytest.approx((1 + 0.5 + 0.25 + 0.5) / 7)
-    assert rec([[5, 5, 5, 5]], [[5, 5, 5, 5]]) == {"[email protected]": 0.0, "mIoU": 0.0}  # union 0 -> 0
+    assert rec([[5, 5, 5, 5]], [[5, 5, 5, 5]]) == {"Acc@0.5": 0.0, "mIoU": 0.0}  # union 0 -> 0
     assert rec([None, "bad", [1, 2, 3]], [[0, 0, 1, 1]] * 3)["mIoU"] == 0.0  # malformed answers: 0
 
 
@@ -510,3 +510,29 @@ def test_boundary_f_matches_reference_on_large_frames():
         for m in masks[-2:]:
             shifted = np.roll(m, (int(rng.integers(-20, 21)), int(rng.integers(-20, 21))), axis=(0, 1))
             assert boundary_f(shifted, m) == pytest.approx(ref_f(shifted, m), abs=1e-12)
+
+
+def test_referring_expression_metric_is_acc_at_05_and_old_files_still_read(tmp_path):
+    """The REC metric is named Acc@0.5 (an e-mail obfuscator once mangled it); metrics files written under
+    the mangled key read back, in reports and summaries, under the new one."""
+    import json
+
+    from onethinker.evaluate import report
+    from onethinker.evaluate.runner import write_summary
+
+    assert set(rec([[0, 0, 10, 10]], [[0, 0, 10, 10]])) == {"Acc@0.5", "mIoU"}
+    old = "[email" + " protected]"
+    assert M.RENAMED_METRICS == {old: "Acc@0.5"}
+    written = {"bench": "refcoco", "items": 2, "model": "m", "unparsed": 0, "errors": 0, "by_task": {},
+               "families": {"rec": {"items": 2, "metrics": {old: 0.5, "mIoU": 0.25}, "variant": "v"}}}
+    (tmp_path / "refcoco.metrics.json").write_text(json.dumps(written))
+    (tmp_path / "torn.metrics.json").write_text('{"bench": ')  # unreadable files are left out
+    [loaded] = report.load_metrics(tmp_path)
+    assert loaded["families"]["rec"]["metrics"] == {"Acc@0.5": 0.5, "mIoU": 0.25}
+    assert list(loaded["families"]["rec"]["metrics"]) == ["Acc@0.5", "mIoU"]  # order kept
+    page = report.render_report(tmp_path, [json.loads(json.dumps(written))], gallery=0)
+    summary = write_summary(tmp_path, [json.loads(json.dumps(written))]).read_text()
+    for text in (page, summary):
+        assert "Acc@0.5" in text and old not in text and "protected" not in text
+    assert "| rec | 2 | Acc@0.5 | 0.5000 |" in summary
+    assert M.upgrade_metric_names([1, 2]) == [1, 2] and M.upgrade_metric_names({"families": 3}) == {"families": 3}

@@ -48,6 +48,7 @@ from ..geometry import box_iou_np, span_iou_np
 __all__ = [
     "METRIC_VARIANTS",
     "MRA_THRESHOLDS",
+    "RENAMED_METRICS",
     "STVGItem",
     "accuracy",
     "anet_rtl",
@@ -65,6 +66,7 @@ __all__ = [
     "regression",
     "stvg",
     "temporal_grounding",
+    "upgrade_metric_names",
     "vos",
     "wer",
     "wer_words",
@@ -348,7 +350,7 @@ def anet_rtl(pred: Any, gt: Any, video_ids: Sequence[Any]) -> dict[str, float]:
 # Referring expression grounding (boxes)
 # --------------------------------------------------------------------------------------------
 def rec(pred: Any, gt: Any) -> dict[str, float]:
-    """Spec row "referring expression grounding (RefCOCO/+/g)": ``{"[email protected]", "mIoU"}``.
+    """Spec row "referring expression grounding (RefCOCO/+/g)": ``{"Acc@0.5", "mIoU"}``.
 
     ``pred``, ``gt``: (N, 4) x1, y1, x2, y2 pixel boxes, continuous (no +1, no clipping).
     Success when IoU >= 0.5. A NaN or None row (unparseable) scores 0.
@@ -358,7 +360,26 @@ def rec(pred: Any, gt: Any) -> dict[str, float]:
     _same_length(p, g, "rec")
     _nonempty(len(g), "rec")
     iou = box_iou_np(p, g)
-    return {"[email protected]": _f(np.mean(iou >= 0.5)), "mIoU": _f(iou.mean())}
+    return {"Acc@0.5": _f(np.mean(iou >= 0.5)), "mIoU": _f(iou.mean())}
+
+
+#: Metric names that earlier versions wrote, and their names now. Until the metrics spec was corrected,
+#: the referring-expression metric was written as an e-mail obfuscator had mangled "Acc@0.5".
+RENAMED_METRICS: dict[str, str] = {"[email" + " protected]": "Acc@0.5"}
+
+
+def upgrade_metric_names(metrics_file: Any) -> Any:
+    """A ``<bench>.metrics.json`` object with old metric names (:data:`RENAMED_METRICS`) renamed, in place
+    (and returned), so that files written by earlier versions read as new ones. Anything that is not
+    such an object is returned unchanged."""
+    families = metrics_file.get("families") if isinstance(metrics_file, dict) else None
+    if not isinstance(families, dict):
+        return metrics_file
+    for fm in families.values():
+        values = fm.get("metrics") if isinstance(fm, dict) else None
+        if isinstance(values, dict) and any(k in RENAMED_METRICS for k in values):
+            fm["metrics"] = {RENAMED_METRICS.get(k, k): v for k, v in values.items()}
+    return metrics_file
 
 
 # --------------------------------------------------------------------------------------------

@@ -367,8 +367,10 @@ def _bench_section(m: dict, out: Path, media_root: Any, gallery: int) -> str:
 def render_report(out_dir: str | os.PathLike, all_metrics: Sequence[dict], *, media_root: Any = None,
                   gallery: int = 12, title: str = "OneThinker evaluation report") -> str:
     """The report page as a string (see :func:`write_report`)."""
+    from .metrics import upgrade_metric_names
+
     out = Path(out_dir)
-    all_metrics = [m for m in all_metrics if isinstance(m, dict)]
+    all_metrics = [upgrade_metric_names(m) for m in all_metrics if isinstance(m, dict)]
     nav = " ".join(f'<a href="#{_anchor(m.get("bench", "?"))}">{_e(m.get("bench", "?"))}</a>' for m in all_metrics)
     body = [_header(all_metrics, media_root, title), "<main>"]
     if nav:
@@ -401,11 +403,14 @@ def write_report(out_dir: str | os.PathLike, all_metrics: Sequence[dict], *, med
 
 
 def load_metrics(out_dir: str | os.PathLike) -> list[dict]:
-    """The ``*.metrics.json`` files of an output folder (for rebuilding a report)."""
+    """The ``*.metrics.json`` files of an output folder (for rebuilding a report); metric names written by
+    earlier versions are renamed (:func:`onethinker.evaluate.metrics.upgrade_metric_names`)."""
+    from .metrics import upgrade_metric_names
+
     found = []
     for p in sorted(Path(out_dir).glob("*.metrics.json")):
         try:
-            found.append(json.loads(p.read_text(encoding="utf-8")))
-        except (OSError, ValueError):
+            found.append(upgrade_metric_names(json.loads(p.read_text(encoding="utf-8"))))
+        except (OSError, ValueError, RecursionError):
             continue
     return found

@@ -339,8 +339,10 @@ def _fmt(v: Any) -> str:
 
 
 def write_summary(out: Path, all_metrics: list[dict]) -> Path:
+    from .metrics import upgrade_metric_names
+
     lines = ["# Evaluation summary", ""]
-    for m in all_metrics:
+    for m in map(upgrade_metric_names, all_metrics):
         lines += [f"## {m['bench']}", "", f"{m['items']} items, model `{m['model']}`"
                   + (f", segmenter `{m['segmenter']}`" if m.get("segmenter") else "")
                   + f"; {m['unparsed']} unparsed answers, {m['errors']} items with errors.", ""]
