@@ -41,8 +41,27 @@ def test_stream_is_seeded_and_apart_from_itself():
     assert describe(scene_stream(0, 6)) != describe(a) or describe(scene_stream(1, 5)) != describe(a)
 
 
+def test_questions_are_answered_from_the_scene():
+    from onethinker.models.pretrain import item, question
+
+    cfg = PretrainConfig(qa_share=1.0)
+    kinds = set()
+    for i in range(40):
+        scene, prompt, target = item(cfg, i)
+        qa = question(scene, i, cfg.seed)
+        assert qa is not None and (prompt, target) == qa and prompt.endswith("Answer briefly.")
+        kinds.add(prompt.split()[0])
+        if "\nOptions:" in prompt:
+            assert target in "ABCDEFGH" and len(target) == 1
+        if prompt.startswith("How many objects are there in the image"):
+            assert target == str(len([o for o, m in zip(scene.objects, scene.render(0)[1]) if m.any()]))
+    assert len(kinds) >= 4  # several kinds of question
+    assert all(item(PretrainConfig(qa_share=0.0), i)[2].startswith("The image shows") for i in range(5))
+
+
 def test_config_rejects_bad_values():
-    for bad in (dict(steps=0), dict(lr=0), dict(aux_weight=0, lm_weight=0), dict(min_objects=3, max_objects=2)):
+    for bad in (dict(steps=0), dict(lr=0), dict(aux_weight=0, lm_weight=0), dict(min_objects=3, max_objects=2),
+                dict(qa_share=1.5)):
         with pytest.raises(ValueError):
             PretrainConfig(**bad)
 
@@ -51,12 +70,12 @@ def test_short_run_logs_checkpoints_resumes_and_saves(tmp_path, tiny_model_dir):
     from onethinker.models import load
 
     cfg = PretrainConfig(model=str(tiny_model_dir), out=str(tmp_path / "pt"), steps=4, batch_size=2, warmup=1,
-                         eval_every=2, eval_scenes=2, save_every=2, log_every=1, threads=1)
+                         eval_every=2, eval_scenes=2, eval_questions=3, save_every=2, log_every=1, threads=1)
     s = pretrain(cfg)
     log = [json.loads(line) for line in (tmp_path / "pt" / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log] == [1, 2, 3, 4]
     assert all(np.isfinite(r["lm_loss"]) and np.isfinite(r["aux_loss"]) for r in log)
-    assert {"eval_loss", "eval_loss_swapped", "image_gap"} <= set(log[1]) and "eval_loss" not in log[0]
+    assert {"eval_loss", "eval_loss_swapped", "image_gap", "eval_qa_acc"} <= set(log[1]) and "eval_loss" not in log[0]
     assert s["steps"] == 4 and s["resumed_from"] == 0 and (tmp_path / "pt" / "checkpoint" / "state.pt").is_file()
     model, _ = load(s["final"])  # an ordinary Qwen3-VL checkpoint, heads dropped
     assert type(model).__name__ == "Qwen3VLForConditionalGeneration"

@@ -10,6 +10,11 @@ corpus split), with two losses:
 - **dense descriptions** (language-model loss on the assistant tokens): every object in reading order
   with its colour, shape, place and box in Qwen's 0-1000 frame, the count, the background and the sign's
   words: what a captioning and grounding pretraining teaches;
+- **short questions** (share ``qa_share`` of the items, same loss): the synthetic world's image questions
+  (multiple choice, counting, distances, arithmetic over the objects, reading the sign, finding an object)
+  answered with the bare answer, no reasoning: the visual question answering and grounding a real
+  instruction-tuned model already does, and the copying from the question that a decoder trained from
+  scratch has to learn first ("What colour is the diamond?" needs the word "diamond" found in the prompt);
 - **dense patch labels** (auxiliary, weight ``aux_weight``): two linear heads on the vision tokens that
   enter the language model (after the merger) predict, for every merged patch, the colour and the shape of
   the object covering it (or background). They are a strong, direct signal for a vision tower trained from
@@ -32,11 +37,14 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["PretrainConfig", "PretrainError", "describe", "patch_labels", "pretrain", "scene_stream"]
+__all__ = ["PretrainConfig", "PretrainError", "QA_TASKS", "describe", "item", "patch_labels", "pretrain", "question",
+           "scene_stream"]
 
 #: Stream key of the pretraining scenes (the corpus uses [seed, 1, index]; this one never collides).
 _STREAM = 7
 PROMPT = "Describe the image: every object with its colour, shape, place and box, the background and any text."
+#: Task keys whose image questions (onethinker.data.synth) the stage asks, answered without reasoning.
+QA_TASKS = ("multiple choice", "numerical", "regression", "math", "OCR", "spatial grounding")
 CKPT = "checkpoint"
 
 
@@ -62,10 +70,12 @@ class PretrainConfig:
     min_objects: int = 1
     max_objects: int = 4
     text_share: float = 0.3  # share of scenes with a sign
+    qa_share: float = 0.5  # share of items that are short questions instead of the description
     seed: int = 0
     threads: int = 0
     eval_every: int = 100
     eval_scenes: int = 32
+    eval_questions: int = 96  # held-out short questions answered greedily at each check
     save_every: int = 200
     log_every: int = 10
 
@@ -78,6 +88,8 @@ class PretrainConfig:
             raise ValueError("aux_weight and lm_weight must be >= 0 and not both 0")
         if not 1 <= self.min_objects <= self.max_objects <= 8:
             raise ValueError("need 1 <= min_objects <= max_objects <= 8")
+        if not 0 <= self.qa_share <= 1:
+            raise ValueError(f"qa_share must be in [0, 1], got {self.qa_share}")
 
 
 # -------------------------------------------------------------------------------------------------
@@ -116,6 +128,32 @@ def describe(scene) -> str:
     return out
 
 
+def question(scene, index: int, seed: int) -> tuple[str, str] | None:
+    """A short question about the scene and its bare answer (the task's answer form), or None when the
+    drawn question cannot be asked of this scene."""
+    from ..data.synth import GENERATORS
+
+    rng = np.random.default_rng([seed, _STREAM + 1, index])
+    order = rng.permutation(len(QA_TASKS))
+    for k in order:
+        q = GENERATORS[QA_TASKS[int(k)]](scene, rng)
+        if q is not None:
+            text = q.text + ("\nOptions:\n" + "\n".join(q.options) if q.options else "") + "\nAnswer briefly."
+            return text, q.task.format_answer(q.value)
+    return None
+
+
+def item(cfg: "PretrainConfig", index: int):
+    """Training item ``index``: (scene, prompt, target text)."""
+    scene = scene_stream(cfg.seed, index, min_objects=cfg.min_objects, max_objects=cfg.max_objects,
+                         text_share=cfg.text_share)
+    if np.random.default_rng([cfg.seed, _STREAM + 2, index]).random() < cfg.qa_share:
+        qa = question(scene, index, cfg.seed)
+        if qa is not None:
+            return scene, qa[0], qa[1]
+    return scene, PROMPT, describe(scene)
+
+
 def patch_labels(scene, grid_hw: tuple[int, int], min_cover: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
     """(colour, shape) class of every merged patch of a (h, w) grid over the scene, row-major: the object
     covering the largest share of the cell when that share is at least ``min_cover``, else 0
@@ -141,25 +179,26 @@ def patch_labels(scene, grid_hw: tuple[int, int], min_cover: float = 0.2) -> tup
     return colour, shape
 
 
-def _batch(cfg: PretrainConfig, indices: list[int], processor, *, with_answer: bool = True):
-    """Model inputs for scenes ``indices`` (training conversations), the scenes and their descriptions."""
+def _batch(cfg: PretrainConfig, indices: list[int], processor, *, descriptions_only: bool = False):
+    """Model inputs for items ``indices`` (training conversations), their scenes and target texts."""
     from PIL import Image
 
     from .inputs import build_inputs
 
-    scenes = [scene_stream(cfg.seed, i, min_objects=cfg.min_objects, max_objects=cfg.max_objects,
-                           text_share=cfg.text_share) for i in indices]
-    convs, texts = [], []
-    for s in scenes:
-        text = describe(s)
-        texts.append(text)
-        user = {"role": "user", "content": [{"type": "image", "image": Image.fromarray(s.render(0)[0])},
-                                             {"type": "text", "text": PROMPT}]}
-        conv = [user, {"role": "assistant", "content": [{"type": "text", "text": text}]}] if with_answer else [user]
-        convs.append(conv)
-    inputs = build_inputs(processor, convs, add_generation_prompt=not with_answer,
-                          padding_side="right" if with_answer else "left", return_assistant_mask=with_answer)
-    return inputs, scenes, texts
+    if descriptions_only:
+        scenes = [scene_stream(cfg.seed, i, min_objects=cfg.min_objects, max_objects=cfg.max_objects,
+                               text_share=cfg.text_share) for i in indices]
+        items = [(s, PROMPT, describe(s)) for s in scenes]
+    else:
+        items = [item(cfg, i) for i in indices]
+    convs = []
+    for scene, prompt, text in items:
+        user = {"role": "user", "content": [{"type": "image", "image": Image.fromarray(scene.render(0)[0])},
+                                             {"type": "text", "text": prompt}]}
+        convs.append([user, {"role": "assistant", "content": [{"type": "text", "text": text}]}])
+    inputs = build_inputs(processor, convs, add_generation_prompt=False, padding_side="right",
+                          return_assistant_mask=True)
+    return inputs, [s for s, _, _ in items], [t for _, _, t in items]
 
 
 # -------------------------------------------------------------------------------------------------
@@ -264,7 +303,7 @@ def evaluate_perception(model, processor, heads: _Heads | None, cfg: PretrainCon
     merge = model.config.vision_config.spatial_merge_size
     with torch.no_grad():
         for k in range(0, len(idx), cfg.batch_size):
-            inputs, scenes, _ = _batch(cfg, idx[k:k + cfg.batch_size], processor)
+            inputs, scenes, _ = _batch(cfg, idx[k:k + cfg.batch_size], processor, descriptions_only=True)
             _, per = _lm_loss(model, inputs)
             right.append(per)
             if heads is not None:
@@ -275,6 +314,8 @@ def evaluate_perception(model, processor, heads: _Heads | None, cfg: PretrainCon
             if sw is not None:
                 _, per_w = _lm_loss(model, sw)
                 wrong.append(per_w)
+        if cfg.qa_share > 0:
+            out.update(_qa_accuracy(model, processor, cfg, list(range(base + 1_000_000, base + 1_000_000 + cfg.eval_questions))))
     model.train()
     out["eval_loss"] = float(torch.cat(right).mean())
     if wrong:
@@ -284,6 +325,40 @@ def evaluate_perception(model, processor, heads: _Heads | None, cfg: PretrainCon
         vals = [a[key] for a in acc if key in a]
         if vals:
             out["eval_" + key] = float(np.mean(vals))
+    return out
+
+
+def _qa_accuracy(model, processor, cfg: PretrainConfig, indices: list[int]) -> dict[str, float]:
+    """Greedy short answers to held-out questions: exact-match accuracy over all, and for multiple choice
+    and counting alone (against always giving the most common answer of each: ``*_majority``)."""
+    from collections import Counter
+
+    from PIL import Image
+
+    from .inputs import generate
+
+    asked = []
+    for i in indices:
+        scene = scene_stream(cfg.seed, i, min_objects=cfg.min_objects, max_objects=cfg.max_objects,
+                             text_share=cfg.text_share)
+        qa = question(scene, i, cfg.seed)
+        if qa is not None:
+            asked.append((scene, *qa))
+    if not asked:
+        return {}
+    convs = [[{"role": "user", "content": [{"type": "image", "image": Image.fromarray(sc.render(0)[0])},
+                                           {"type": "text", "text": q}]}] for sc, q, _ in asked]
+    replies = []
+    for k in range(0, len(convs), cfg.batch_size):
+        replies += [r[0].strip() for r in generate(model, processor, convs[k:k + cfg.batch_size], max_new_tokens=40)]
+    out = {"eval_qa_acc": float(np.mean([r == a for r, (_, _, a) in zip(replies, asked)]))}
+    for name, test in (("mc", lambda q: "\nOptions:" in q), ("count", lambda q: q.startswith("How many"))):
+        sel = [(r, a) for r, (_, q, a) in zip(replies, asked) if test(q)]
+        if sel:
+            top = Counter(a for _, a in sel).most_common(1)[0][1]
+            out[f"eval_{name}_acc"] = float(np.mean([r == a for r, a in sel]))
+            out[f"eval_{name}_majority"] = top / len(sel)
+            out[f"eval_{name}_n"] = len(sel)
     return out
 
 
