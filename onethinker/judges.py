@@ -9,12 +9,12 @@ Scores of the rollouts of one prompt (same problem_id) are then z-scored and min
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import math
 import threading
 import time
-import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 REWARD_SEPARATOR = "<|reward|>"
 REWARD_END = "[UNUSED_TOKEN_130]"
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 @dataclass
@@ -120,7 +121,11 @@ class PolarJudge:
             method="POST",
         )
         with urllib.request.urlopen(req, timeout=self.config.timeout_s) as resp:
-            payload = json.loads(resp.read().decode("utf-8"))
+            raw = resp.read()
+        try:
+            payload = json.loads(raw.decode("utf-8"))
+        except RecursionError:
+            raise JudgeError("reply nested too deeply to read") from None
         data = payload.get("data") if isinstance(payload, dict) else None
         if not isinstance(data, list) or len(data) != len(texts):
             raise JudgeError(f"expected {len(texts)} results in 'data', got {type(data).__name__} "
@@ -129,10 +134,10 @@ class PolarJudge:
         for i, entry in enumerate(data):
             try:
                 value = float(entry["data"][-1][0])
-            except (KeyError, IndexError, TypeError, ValueError) as e:
+            except (KeyError, IndexError, TypeError, ValueError, OverflowError) as e:
                 raise JudgeError(f"result {i}: cannot read data[-1][0] ({type(e).__name__})") from e
-            if not math.isfinite(value):
-                raise JudgeError(f"result {i}: score is not finite ({value})")
+            if not math.isfinite(value) or abs(value) > _FLOAT32_MAX:  # normalised in float32 below
+                raise JudgeError(f"result {i}: score is not a finite float32 ({value})")
             scores.append(value)
         return scores
 
@@ -143,7 +148,10 @@ class PolarJudge:
             self._count("requests")
             try:
                 return self._post(texts), False
-            except (urllib.error.URLError, OSError, TimeoutError, ValueError, JudgeError) as e:
+            # URLError and socket errors are OSErrors; a malformed reply is an HTTPException (bad status line,
+            # incomplete read), a ValueError (not UTF-8, not JSON), an OverflowError (an absurd chunk size) or a
+            # JudgeError (not the pooling shape)
+            except (OSError, http.client.HTTPException, ValueError, OverflowError, JudgeError) as e:
                 self._count("failed_requests")
                 last_error = f"{type(e).__name__}: {e}"
                 if attempt < self.config.retries:
@@ -172,7 +180,7 @@ class PolarJudge:
                 self.stats.fallback_items += len(batch)
         if self.config.normalize_by_problem_id:
             raw = normalize_groups(raw, [it.group for it in items])
-        return [max(0.0, min(1.0, s)) for s in raw]
+        return [max(0.0, min(1.0, s)) if math.isfinite(s) else 0.0 for s in raw]
 
 
 def make_judge(config: JudgeConfig, fallback: Callable[[str, str], float]) -> PolarJudge | None:

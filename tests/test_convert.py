@@ -296,6 +296,17 @@ def test_convert_file_dispatches_and_names_the_file(corpus, tmp_path):
         convert_file(bad_file, "verl", tmp_path / "bad.parquet", media_root=corpus)
     with pytest.raises(ValueError, match="unknown target"):
         convert_file(bad_file, "trl", tmp_path / "x", media_root=corpus)
+    # a media field of the wrong type, and a file without records, are named too
+    recs = records(corpus, EVAL_FILE)
+    recs[2]["path"] = ["a.mp4"]
+    write_records(bad_file, recs)
+    where = rf"^{re.escape(str(bad_file))}: record 2 \(problem_id \d+\): path: expected a path string, got list$"
+    with pytest.raises(ConvertError, match=where):
+        convert_file(bad_file, "llamafactory", tmp_path / "lf2", media_root=corpus)
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    with pytest.raises(ValueError, match=f"^{re.escape(str(empty))}: no records to convert$"):
+        convert_file(empty, "verl", tmp_path / "e.parquet", media_root=corpus)
 
 
 def test_cli_convert(corpus, tmp_path):

@@ -51,3 +51,38 @@ def test_bad_files_name_the_place(tmp_path):
     (tmp_path / "broken.parquet").write_bytes(b"not parquet")
     with pytest.raises(RecordFileError, match="not a readable parquet"):
         list(read_records(tmp_path / "broken.parquet"))
+
+
+@pytest.mark.parametrize("suffix", [".json", ".jsonl", ".parquet"])
+def test_lone_surrogates_and_huge_ints_round_trip_as_valid_utf8(tmp_path, suffix):
+    """JSON "\\ud800" reads as a lone surrogate, which UTF-8 cannot hold: such values are written escaped."""
+    recs = [{"problem_id": 1, "problem": "caf\u00e9 \ud800", "images": ["\udcff.png"]}, {"problem_id": 2**70, "problem": "ok"}]
+    path = tmp_path / f"r{suffix}"
+    write_records(path, recs)
+    if suffix != ".parquet":
+        path.read_bytes().decode("utf-8")  # valid UTF-8
+        assert "caf\u00e9" in path.read_text(encoding="utf-8") or "caf\\u00e9" in path.read_text(encoding="utf-8")
+    assert list(read_records(path)) == recs
+
+
+def test_bad_bytes_and_deep_nesting_are_located(tmp_path):
+    line = json.dumps(RECORDS[0]).encode()
+    jsonl = tmp_path / "r.jsonl"
+    jsonl.write_bytes(b"\xef\xbb\xbf" + line + b"\n" + b"\xff" + line + b"\n" + b"[" * 100_000 + b"\n" + line + b"\n")
+    scanned = list(scan_records(jsonl))
+    assert [r is not None for _, r, _ in scanned] == [True, False, False, True]  # a BOM is no error
+    assert scanned[1][2] == f"{jsonl}:2: not valid UTF-8 (byte 1 of the line)"
+    assert scanned[2][2] == f"{jsonl}:3: invalid JSON (nested too deeply to read)"
+    whole = tmp_path / "r.json"
+    whole.write_bytes(b"[\n" + line + b",\n" + b"[" * 100_000 + b"]" * 100_000 + b"\n]")
+    with pytest.raises(RecordFileError, match=r"r\.json: invalid JSON \(nested too deeply to read\)"):
+        list(read_records(whole))
+    whole.write_bytes(b"[\n" + line + b",\n" + line.replace(b"Q?", b"Q\xe9") + b"\n]")
+    with pytest.raises(RecordFileError, match=r"r\.json:3: not valid UTF-8"):
+        list(read_records(whole))
+    broken = tmp_path / "r.parquet"
+    write_records(broken, RECORDS)
+    raw = broken.read_bytes()
+    broken.write_bytes(raw[:8] + b"\x00" * 64 + raw[72:])  # corrupt pages, intact footer
+    with pytest.raises(RecordFileError, match=r"r\.parquet"):
+        list(read_records(broken))

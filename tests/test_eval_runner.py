@@ -2,11 +2,13 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from onethinker.data.records import read_records, write_records
@@ -141,3 +143,55 @@ def test_cli(bench, corpus, tmp_path, capsys):
     assert code == 0
     assert len(ResultStore(tmp_path / "eval_small.jsonl").rows()) == 12
     assert "eval_small (12 items)" in capsys.readouterr().err
+
+
+def test_broken_media_in_every_family_that_reads_it_scores_zero_in_the_aggregate(corpus, tmp_path):
+    """Boxes, tracks and masks whose video or image is missing, truncated or empty: each item scores 0 with its
+    error, stays in the family's aggregate, and the run finishes (it once failed in the aggregate)."""
+    from onethinker.data.media import write_video
+
+    recs = list(read_records(corpus / "eval_synthetic.json"))
+    keys = ("spatial grounding", "spatial-temporal grounding", "tracking", "segmentation")
+    picked = [dict(r) for r in recs if r["problem_type"] in keys]
+    media = tmp_path / "media"
+    media.mkdir()
+    (media / "zero.png").write_bytes(b"")
+    (media / "truncated.mp4").write_bytes((corpus / next(r["path"] for r in picked if r["data_type"] == "video"))
+                                          .read_bytes()[:3000])
+    write_video(media / "short.mp4", np.zeros((4, 32, 32, 3), np.uint8), fps=8)  # shorter than any answer
+    broken = ["media/zero.png", "media/truncated.mp4", "media/short.mp4", "media/missing.mp4"]
+    for i, r in enumerate(picked):
+        r["problem_id"] = f"b{i}"
+        r["path"] = broken[i % len(broken)]
+    bench_file = tmp_path / "broken.json"
+    write_records(bench_file, picked)
+    shutil.copytree(corpus / "media", tmp_path / "media", dirs_exist_ok=True)
+    res = evaluate(ScriptedGenerator(noise=0.0, malformed=0.0), [bench_file], tmp_path / "out", media_root=tmp_path,
+                   config=EvalConfig(segmenter="grabcut", max_frames=8))[0]
+    rows = ResultStore(tmp_path / "out" / "broken.jsonl").rows()
+    assert len(rows) == len(picked) == res.items
+    unreadable = [r for r in rows if r["media"][0]["path"] != "media/short.mp4"]
+    assert unreadable and all(r["error"] and r["score"] == 0.0 for r in unreadable)
+    assert set(res.metrics["families"]) == {"rec", "stvg", "got10k", "referring_segmentation", "vos"}
+    for fam in res.metrics["families"].values():
+        assert all(np.isfinite(v) for v in fam["metrics"].values())
+    assert res.metrics["errors"] == sum(bool(r["error"]) for r in rows)
+
+
+def test_malformed_benchmark_records_are_located_errors(corpus, tmp_path):
+    recs = list(read_records(corpus / "eval_synthetic.json"))
+    seg = next(dict(r) for r in recs if r["problem_type"] == "segmentation" and r["data_type"] == "video")
+    other = dict(recs[0], path=["a.png"])
+    seg["segmentation_output"] = {"frames": ["x"], "segmentation_rle": {"x": {"size": [1, 1], "counts": "0"}}}
+    bad = tmp_path / "bad.json"
+    write_records(bad, [other, seg])
+    with pytest.raises(EvalError) as e:
+        evaluate(ScriptedGenerator(), [bad], tmp_path / "o", media_root=corpus)
+    msg = str(e.value)
+    assert f"{bad}: 2 records cannot be evaluated" in msg
+    assert f"record 0 (problem_id {other['problem_id']!r}): path: expected a path string, got list" in msg
+    assert f"record 1 (problem_id {seg['problem_id']!r}): segmentation_output.frames: expected frame indices" in msg
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    with pytest.raises(EvalError, match=f"{empty}: no records to evaluate"):
+        evaluate(ScriptedGenerator(), [empty], tmp_path / "o2", media_root=corpus)

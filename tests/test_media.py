@@ -547,3 +547,19 @@ def test_sequential_equals_seek_realistic(tmp_path):
             b = sample_video(path, method="seek", **kwargs)
             assert np.array_equal(a.frames, b.frames) and np.array_equal(a.frame_indices, b.frame_indices)
             assert math.isclose(a.sample_fps, b.sample_fps)
+
+
+def test_resolve_media_refuses_what_cannot_be_a_path(tmp_path):
+    """Malformed records: a number, a name too long for the file system, a lone surrogate, a symlink loop -
+    each a MediaError naming the path, never a TypeError or OSError from deeper down."""
+    for bad, words in [(7, "must be a string, got int"), (None, "must be a string, got NoneType"),
+                       (["a.png"], "must be a string, got list"), ("y" * 300, "File name too long"),
+                       ("a/" * 3000, "File name too long"), ("\ud800.png", "surrogates not allowed"),
+                       ("", "empty media path"), ("a\x00b", "NUL byte")]:
+        with pytest.raises(MediaError, match=re.escape(words)):
+            resolve_media(bad, tmp_path)
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    with pytest.raises(MediaError, match="unusable media path"):
+        resolve_media("loop/x.png", tmp_path)
+    with pytest.raises(MediaError, match="unusable path"):
+        load_image(tmp_path / ("z" * 300))

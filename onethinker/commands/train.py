@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from rich.markup import escape
+
 from ..config import ConfigError, load_config
 from ..ui import console, progress
 
@@ -30,14 +32,19 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_sft(args: argparse.Namespace) -> int:
     from ..sft.config import SFTConfig
-    from ..sft.trainer import train_sft
+    from ..sft.data import SFTDataError
+    from ..sft.trainer import SFTError, train_sft
 
     try:
         cfg = load_config(SFTConfig, args.config, args.set)
     except (ConfigError, ValueError) as e:
-        console.print(f"[red]error:[/red] {e}", highlight=False)
+        console.print(f"[red]error:[/red] {escape(str(e))}", highlight=False)
         return 2
-    result = train_sft(cfg, resume=args.resume)
+    try:
+        result = train_sft(cfg, resume=args.resume)
+    except (SFTDataError, SFTError) as e:  # bad records (file, record, field) or an unusable set-up
+        console.print(f"[red]error:[/red] {escape(str(e))}", highlight=False)
+        return 1
     console.print(f"SFT done: {result}", highlight=False, markup=False)
     return 0
 
@@ -48,23 +55,28 @@ def run_rl(args: argparse.Namespace) -> int:
     try:
         cfg = load_config(RLConfig, args.config, args.set)
     except (ConfigError, ValueError) as e:
-        console.print(f"[red]error:[/red] {e}", highlight=False)
+        console.print(f"[red]error:[/red] {escape(str(e))}", highlight=False)
         return 2
     if args.engine == "verl":
         from ..integrations.verl.launcher import launch
 
         return launch(cfg, args.config, nnodes=args.nnodes, gpus_per_node=args.gpus_per_node, dry_run=args.dry_run,
                       resume=args.resume)
+    from ..rl.data import RLDataError
     from ..rl.trainer import train_rl
 
-    with progress() as bar:
-        task = bar.add_task("RL steps", total=cfg.run.max_steps)
+    try:
+        with progress() as bar:
+            task = bar.add_task("RL steps", total=cfg.run.max_steps)
 
-        def update(step: int, total: int, values: dict) -> None:
-            bar.update(task, completed=step,
-                       description=f"RL steps (reward {values.get('reward/all', float('nan')):.3f})")
+            def update(step: int, total: int, values: dict) -> None:
+                bar.update(task, completed=step,
+                           description=f"RL steps (reward {values.get('reward/all', float('nan')):.3f})")
 
-        last = train_rl(cfg, resume=args.resume, progress=update)
+            last = train_rl(cfg, resume=args.resume, progress=update)
+    except RLDataError as e:  # bad records: file, record, field
+        console.print(f"[red]error:[/red] {escape(str(e))}", highlight=False)
+        return 1
     console.print(f"RL done: final policy in {cfg.run.output_dir}/final; last step reward "
                   f"{last.get('reward/all', float('nan')):.3f}", highlight=False)
     return 0

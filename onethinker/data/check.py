@@ -327,12 +327,19 @@ def _check_segmentation(rec: dict, video: bool, add: Any) -> None:
     if not isinstance(frames, list):
         add("segmentation_output.frames", "expected a list of frame keys")
         frames = []
+    elif video and not all(_frame_key(f) for f in frames):
+        add("segmentation_output.frames", "expected frame indices (integers, or strings of digits)")
+        frames = [f for f in frames if _frame_key(f)]
     if isinstance(rles, dict) and "counts" in rles:
         rles = {"(image)": rles}
     elif isinstance(rles, dict):
         missing = [str(f) for f in frames if str(f) not in rles]
         if missing:
             add("segmentation_output.segmentation_rle", f"no mask for frame(s) {', '.join(missing[:5])}")
+        if not frames and not all(_frame_key(k) for k in rles):
+            add("segmentation_output.segmentation_rle", "expected frame indices as keys")
+        if not rles:
+            add("segmentation_output.segmentation_rle", "no masks")
     else:
         add("segmentation_output.segmentation_rle", "expected an RLE or an object of frame key -> RLE")
         return
@@ -351,6 +358,20 @@ def _check_segmentation(rec: dict, video: bool, add: Any) -> None:
             mask_utils.decode({"size": rle["size"], "counts": counts.encode() if isinstance(counts, str) else counts})
         except Exception as e:  # pycocotools raises plain Exceptions on bad counts
             add(where, f"cannot decode the RLE ({e})")
+
+
+def _frame_key(key: Any) -> bool:
+    return (isinstance(key, int) and not isinstance(key, bool) and key >= 0) or (isinstance(key, str) and key.isdigit()
+                                                                                and key.isascii())
+
+
+def segmentation_truth_problems(rec: dict, video: bool) -> list[str]:
+    """What is wrong with an evaluation record's true masks and resolution ("field: message" strings; empty
+    when they can be scored)."""
+    found: list[str] = []
+    _check_segmentation(rec, video, lambda fld, msg, severity=ERROR: found.append(f"{fld}: {msg}")
+                        if severity == ERROR else None)
+    return found
 
 
 def check_file(

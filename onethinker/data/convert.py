@@ -103,6 +103,7 @@ FORMATS = ("verl", "llamafactory")
 #: ``video_maxlen: 128``).
 DEFAULT_VIDEO_OPTIONS: dict[str, Any] = {"fps": 2.0, "max_frames": 128}
 
+_NO_RECORDS = "no records to convert"
 _TAGS = {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant"}
 
 
@@ -147,8 +148,9 @@ def _media(record: dict, index: int, media_root: str | Path | None, allow_absolu
             raise _fail(index, record, key, f"expected a list of paths, got {value!r}")
     try:
         media = media_of(record)
-    except (TypeError, AttributeError) as e:
-        raise _fail(index, record, "media", f"unreadable media fields ({e})") from None
+    except RecordError as e:  # "field: what is wrong"
+        field, _, rest = str(e).partition(": ")
+        raise _fail(index, record, field, rest) from None
     if kind_of(record) == EVAL and str(record.get("data_type", "")).lower() == "video-image" \
             and not record.get("additional_path"):
         raise _fail(index, record, "additional_path", "a video-image record needs its extra image")
@@ -346,7 +348,7 @@ def to_verl(records: Iterable[dict], out_path: str | Path, *, media_root: str | 
         for i, rec in enumerate(records)
     ]
     if not rows:
-        raise ValueError("no records to convert")
+        raise ValueError(_NO_RECORDS)
     schema = _verl_schema(rows, video_options)
     names = set(schema.names)
     table = pa.Table.from_pylist([{k: v for k, v in r.items() if k in names} for r in rows], schema=schema)
@@ -457,7 +459,7 @@ def _write_llamafactory(records: Iterable[dict], out_dir: str | Path, *, name: s
         for i, rec in enumerate(records)
     ]
     if not data:
-        raise ValueError("no records to convert")
+        raise ValueError(_NO_RECORDS)
     info_path = out_dir / "dataset_info.json"
     info: dict = {}
     if info_path.exists():
@@ -510,4 +512,8 @@ def convert_file(path: str | Path, to: str, out: str | Path, *, media_root: str 
             outputs = [str(data_path), str(info_path)]
     except ConvertError as e:
         raise e.in_file(path) from None
+    except ValueError as e:
+        if str(e) == _NO_RECORDS:
+            raise ValueError(f"{path}: {_NO_RECORDS}") from None
+        raise
     return {"input": str(path), "to": to, "records": n, "outputs": outputs}

@@ -102,18 +102,37 @@ def resolve_media(path: str | os.PathLike, media_root: str | os.PathLike | None,
         if not allow_absolute:
             raise MediaError(f"absolute media paths are not allowed (paths are relative to the media root "
                              f"{root}); opt in with allow_absolute=True", path=raw)
-        return p.resolve()
-    full = (root / p).resolve()
+        return _resolved(p, raw)
+    full = _resolved(root / p, raw)
     if not allow_absolute and not full.is_relative_to(root):
         raise MediaError(f"resolves outside the media root {root} (to {full})", path=raw)
     return full
 
 
+def _resolved(p: pathlib.Path, raw: str) -> pathlib.Path:
+    """``p.resolve()``; a MediaError when the name cannot be a file here (too long for the file system, a
+    symlink loop, a lone surrogate), so later ``is_file()`` calls, which raise for such names, never see
+    it. A missing file is fine."""
+    try:
+        full = p.resolve()
+        full.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        return full
+    except (OSError, RuntimeError, ValueError) as e:  # too long, a symlink loop, a lone surrogate
+        raise MediaError(f"unusable media path ({e.strerror if isinstance(e, OSError) else e})",
+                         path=raw[:200] + ("..." if len(raw) > 200 else "")) from None
+    return full
+
+
 def _existing_file(path: str | os.PathLike) -> pathlib.Path:
     p = pathlib.Path(os.fspath(path))
-    if not p.exists():
+    try:
+        exists, is_file = p.exists(), p.is_file()
+    except (OSError, ValueError) as e:  # e.g. a name too long for the file system, a lone surrogate
+        raise MediaError(f"unusable path ({e.strerror if isinstance(e, OSError) else e})", path=repr(str(p))) from None
+    if not exists:
         raise MediaError("no such file", path=p)
-    if not p.is_file():
+    if not is_file:
         raise MediaError("not a regular file (a directory?)", path=p)
     if not os.access(p, os.R_OK):
         raise MediaError("permission denied", path=p)

@@ -200,19 +200,37 @@ def write_records(path: str | Path, records: Iterable[dict]) -> int:
         n = 0
         with tmp.open("w", encoding="utf-8") as f:
             for rec in records:
-                f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+                f.write(_dumps(rec) + "\n")
                 n += 1
     elif kind == ".json":
         recs = list(records)
         n = len(recs)
+        text = json.dumps(recs, ensure_ascii=False, indent=1)
+        if not _utf8(text):
+            text = json.dumps(recs, indent=1)
         with tmp.open("w", encoding="utf-8") as f:
-            json.dump(recs, f, ensure_ascii=False, indent=1)
+            f.write(text)
     else:
         recs = list(records)
         n = len(recs)
         _write_parquet(tmp, recs)
     tmp.replace(path)
     return n
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate (JSON "\\ud800" reads as one)
+        return False
+    return True
+
+
+def _dumps(value: Any) -> str:
+    """JSON text, non-ASCII kept as it is unless the value holds a lone surrogate, which UTF-8 cannot hold:
+    then escaped (``\\ud800``), so the file stays valid UTF-8 and reads back the same value."""
+    text = json.dumps(value, ensure_ascii=False)
+    return text if _utf8(text) else json.dumps(value)
 
 
 def _native(values: list) -> bool:
@@ -242,7 +260,7 @@ def _native_array(pa: Any, values: list) -> Any:
         return None
     try:
         return pa.array(values)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):  # e.g. an int beyond 64 bits
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, UnicodeEncodeError):  # an int beyond 64 bits, a lone surrogate
         return None
 
 
@@ -261,7 +279,7 @@ def _write_parquet(path: Path, records: list[dict]) -> None:
         if array is None:
             json_cols.append(col)
             array = pa.array(
-                [json.dumps(rec[col], ensure_ascii=False) if col in rec else None for rec in records], type=pa.string()
+                [_dumps(rec[col]) if col in rec else None for rec in records], type=pa.string()
             )
         arrays[col] = array
     absent = [[c for c in columns if c not in rec] for rec in records]

@@ -397,7 +397,7 @@ def write_report(out_dir: str | os.PathLike, all_metrics: Sequence[dict], *, med
     page = render_report(out, all_metrics, media_root=media_root, gallery=gallery, title=title)
     path = out / "report.html"
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(page, encoding="utf-8")
+    tmp.write_text(page, encoding="utf-8", errors="xmlcharrefreplace")  # (a lone surrogate in a question)
     os.replace(tmp, path)
     return path
 

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from ..data.chat import media_of, record_messages
+from ..data.chat import RecordError, media_of, record_messages
 from ..data.records import read_records
 from ..generate.base import GenerationRequest, Generator, SamplingConfig
 from ..response import extract_answer, normalize, truth_answer
@@ -81,8 +81,8 @@ def _media_facts(record: dict, media_root: Path | None, allow_absolute: bool) ->
 
         with Image.open(path) as im:
             facts["size"] = list(im.size)
-    if isinstance(res, dict) and res.get("width") and res.get("height"):
-        facts["size"] = [int(res["width"]), int(res["height"])]
+    if _stated_size(record):
+        facts["size"] = _stated_size(record)
     return facts
 
 
@@ -123,15 +123,36 @@ def score_output(record: dict, output: str | None, family: str, ctx: F.ItemConte
         row.update(_media_facts(record, ctx.media_root, allow_absolute))
     except Exception as e:  # a missing or unreadable medium: the item scores 0, the run goes on
         row["error"] = f"media: {e}"
-    if row["error"] is None or family not in ("rec", "stvg", "got10k", "referring_segmentation", "vos"):
-        try:
-            F.score_item(family, task, record, pred, truth_parsed.value, ctx, row)
-        except Exception as e:  # a bug or bad media while scoring one item must not stop the run
-            row["error"] = f"scoring: {type(e).__name__}: {e}"
-            row["pred"], row["score"] = None, 0.0
-    else:
-        row["pred"], row["truth"], row["score"] = None, F._jsonable_value(truth_parsed.value), 0.0
+    if row["error"] is not None and family in _MEDIA_FAMILIES:
+        # Scored as no answer (0, in the denominator). The truth side is still filled in for the family's
+        # aggregate; without the medium's size, boxes are in the 0..1000 answer frame (the record's
+        # resolution when it has one): an IoU with no prediction is 0 in any frame.
+        pred = None
+        row.setdefault("size", _stated_size(record) or [1000, 1000])
+    try:
+        F.score_item(family, task, record, pred, truth_parsed.value, ctx, row)
+    except Exception as e:  # a bug or bad media while scoring one item must not stop the run
+        row["error"] = f"scoring: {type(e).__name__}: {e}"
+        try:  # the truth side, for the aggregate (no medium is read without a prediction)
+            row.setdefault("size", _stated_size(record) or [1000, 1000])
+            F.score_item(family, task, record, None, truth_parsed.value, ctx, row)
+        except Exception:
+            pass
+        row["pred"], row["score"] = None, 0.0
     return row
+
+
+#: families whose scoring reads the medium (its size, or its pixels for the segmenter)
+_MEDIA_FAMILIES = ("rec", "stvg", "got10k", "referring_segmentation", "vos")
+
+
+def _stated_size(record: dict) -> list[int] | None:
+    res = record.get("resolution")
+    if isinstance(res, dict):
+        w, h = res.get("width"), res.get("height")
+        if all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (w, h)):
+            return [w, h]
+    return None
 
 
 @dataclass
@@ -173,7 +194,8 @@ def _generate(generator: Generator, requests: list[GenerationRequest], sampling:
 
 
 def _check_solutions(path: Path, records: list[dict]) -> None:
-    """Every ground truth must parse before any generation starts (bad input is a clear error)."""
+    """Every ground truth must parse (true masks included) and media fields have their types before any
+    generation starts (bad input is a clear error naming each bad record)."""
     bad = []
     for i, r in enumerate(records):
         task = find_task(r.get("problem_type"), r.get("data_type"))
@@ -184,9 +206,19 @@ def _check_solutions(path: Path, records: list[dict]) -> None:
         parsed = task.parse(truth_answer(str(r.get("solution", ""))))
         if not parsed.ok:
             bad.append(f"record {i} (problem_id {r.get('problem_id')!r}): solution: {parsed.error}")
+        try:
+            media_of(r)
+        except RecordError as e:  # a media field of the wrong type (a missing file only costs its item)
+            bad.append(f"record {i} (problem_id {r.get('problem_id')!r}): {e}")
+        if task.problem_type == "segmentation":  # the true masks are part of the ground truth
+            from ..data.check import segmentation_truth_problems
+
+            bad += [f"record {i} (problem_id {r.get('problem_id')!r}): {p}"
+                    for p in segmentation_truth_problems(r, task.key == "segmentation/video")]
     if bad:
-        more = f" (and {len(bad) - 10} more)" if len(bad) > 10 else ""
-        raise EvalError(f"{path}: {len(bad)} records cannot be evaluated{more}:\n  " + "\n  ".join(bad[:10]))
+        n_records = len({b.split(" (problem_id", 1)[0] for b in bad})
+        more = f" (and {len(bad) - 10} more problems)" if len(bad) > 10 else ""
+        raise EvalError(f"{path}: {n_records} records cannot be evaluated{more}:\n  " + "\n  ".join(bad[:10]))
 
 
 def _bench_name(path: Path) -> str:
@@ -225,6 +257,8 @@ def evaluate(
         path = Path(bench_file)
         bench = _bench_name(path)
         records = list(read_records(path))
+        if not records:
+            raise EvalError(f"{path}: no records to evaluate")
         if cfg.limit is not None:
             records = records[: cfg.limit]
         seen: dict[str, int] = {}
@@ -234,9 +268,9 @@ def evaluate(
                 raise EvalError(f"{path}: records {seen[k]} and {i} share problem_id {r.get('problem_id')!r}; "
                                 "resuming needs unique ids (run `onethinker data check`)")
             seen[k] = i
+        _check_solutions(path, records)  # every bad record named, before anything else
         override = cfg.family.get(bench)
         families = [family_of(r, override) for r in records]
-        _check_solutions(path, records)
         store = ResultStore(out / f"{bench}.jsonl")
         done = store.load()
         todo = [i for i, r in enumerate(records) if item_key(r.get("problem_id")) not in done]
@@ -359,6 +393,6 @@ def write_summary(out: Path, all_metrics: list[dict]) -> Path:
             lines.append(f"- {fam}: {fm['variant']}")
         lines.append("")
     path = out / "summary.md"
-    path.write_text("\n".join(lines), encoding="utf-8")
+    path.write_text("\n".join(lines), encoding="utf-8", errors="backslashreplace")
     return path
 

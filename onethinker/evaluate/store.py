@@ -63,7 +63,7 @@ class ResultStore:
         return rows
 
     def append(self, rows: Iterable[dict]) -> None:
-        lines = "".join(json.dumps(r, ensure_ascii=False, default=_jsonable) + "\n" for r in rows)
+        lines = "".join(_line(r) for r in rows)
         if not lines:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -74,6 +74,17 @@ class ResultStore:
 
     def rows(self) -> list[dict]:
         return list(self.load().values())
+
+
+def _line(row: dict) -> str:
+    """One row as a JSON line; non-ASCII kept as it is, unless the row holds a lone surrogate (a benchmark's
+    "\\ud800" reads as one), which UTF-8 cannot hold: then that row is written with escapes."""
+    text = json.dumps(row, ensure_ascii=False, default=_jsonable)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(row, default=_jsonable)
+    return text + "\n"
 
 
 def _jsonable(obj: Any) -> Any:

@@ -50,6 +50,6 @@ class ScriptedGenerator(Generator):
             time.sleep(self.delay_s * len(requests))
         for req in requests:
             key = f"{self.seed}:{sampling.seed}:{req.record.get('problem_id')}:{req.record.get('problem', '')}"
-            rng = random.Random(key)
+            rng = random.Random(key.encode("utf-8", "surrogatepass"))  # (a question may hold a lone surrogate)
             out.append([self._answer(req.record, rng) for _ in range(sampling.n)])
         return out

@@ -25,6 +25,8 @@ class RLDataConfig:
     media_root: str | None = None  # default: the folder of the first file
     max_records: int | None = None
     tasks: list[str] = field(default_factory=list)  # task keys to keep; empty: all
+    # a record the trainer cannot use (onethinker.rl.data) is skipped and counted instead of stopping the run
+    skip_bad_records: bool = False
 
 
 @dataclass

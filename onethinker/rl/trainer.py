@@ -11,7 +11,9 @@ One step:
 5. log-probabilities of the sampled tokens under the policy before the update (``old``), then
    ``ppo_epochs`` passes of mini-batch updates with the token-mean clipped surrogate
    (``onethinker.rl.loss``), gradient clipping and AdamW with warm-up.
-Every step appends a JSON line to ``OUTPUT/log.jsonl`` (and TensorBoard when installed).
+Every step appends a JSON line to ``OUTPUT/log.jsonl`` (and TensorBoard when installed). The records are
+checked before the model is loaded (``onethinker.rl.data``); ``OUTPUT/data.json`` counts those read, used
+and skipped.
 """
 
 from __future__ import annotations
@@ -33,11 +35,11 @@ import torch
 
 from ..config import save_config
 from ..data.chat import record_messages
-from ..data.records import read_records
 from ..rewards import RewardScorer
-from ..tasks import find_task, task_key
+from ..tasks import task_key
 from .advantages import EMAStats, compute_advantages
 from .config import RLConfig
+from .data import load_rl_records
 from .filtering import keep_groups
 from .loss import policy_loss
 
@@ -155,8 +157,8 @@ class RLTrainer:
         if cfg.model.threads:
             torch.set_num_threads(cfg.model.threads)
         ckpt = self._find_checkpoint(resume) if resume else None
+        self.records = self._load_records()  # checked before anything heavy is loaded
         self._load_model(str(ckpt) if ckpt else cfg.model.path)
-        self.records = self._load_records()
         self.stream = PromptStream(self.records, cfg.run.seed)
         self.stats = EMAStats(decay=cfg.algorithm.ema_decay, min_std=cfg.algorithm.min_std,
                               guard=cfg.algorithm.guard, eps=cfg.algorithm.eps)
@@ -176,6 +178,7 @@ class RLTrainer:
         if ckpt:
             self._restore(ckpt)
         save_config(cfg, self.out / "config.yaml")
+        (self.out / "data.json").write_text(json.dumps(self.data_report, indent=1, default=str) + "\n", encoding="utf-8")
         self._tb = None
         if cfg.run.tensorboard:
             try:
@@ -215,23 +218,16 @@ class RLTrainer:
         self.device = next(self.model.parameters()).device
 
     def _load_records(self) -> list[dict]:
-        files = self.cfg.data.train_files
-        if not files:
-            raise ValueError("data.train_files is empty")
-        self.media_root = self.cfg.data.media_root or str(Path(files[0]).parent)
-        wanted = set(self.cfg.data.tasks)
-        records = []
-        for f in files:
-            for r in read_records(f):
-                if find_task(r.get("problem_type"), r.get("data_type")) is None:
-                    raise ValueError(f"{f}: record problem_id {r.get('problem_id')!r}: unknown problem_type "
-                                     f"{r.get('problem_type')!r} (run `onethinker data check`)")
-                if wanted and task_key(r["problem_type"], r["data_type"]) not in wanted:
-                    continue
-                records.append(r)
-        if self.cfg.data.max_records:
-            records = records[: self.cfg.data.max_records]
-        return records
+        """The usable RL-train records (:func:`onethinker.rl.data.load_rl_records`): a bad record is an
+        RLDataError naming file, record and field, or a counted skip with ``data.skip_bad_records``."""
+        loaded = load_rl_records(self.cfg.data)
+        self.media_root = loaded.media_root
+        self.data_report = {"files": list(self.cfg.data.train_files), "read": loaded.read, "used": len(loaded.records),
+                            "other_tasks": loaded.other_tasks, "skipped_bad": len(loaded.skipped),
+                            "skipped": loaded.skipped}
+        if loaded.skipped:
+            log.warning("RL data: %d bad records skipped, e.g. %s", len(loaded.skipped), loaded.skipped[0])
+        return loaded.records
 
     def _input_options(self) -> dict[str, Any]:
         r = self.cfg.rollout
