@@ -202,3 +202,9 @@ def test_jsonl_line_that_is_not_utf8_is_one_bad_record(tmp_path, corpus):
     whole = tmp_path / "whole.json"
     whole.write_bytes(b"[\n" + line + b",\n" + line.replace(b'"problem"', b'"pr\xff"', 1) + b"\n]")
     _expect(check_file(whole, corpus).problems, 0, "(file)", "whole.json:3: not valid UTF-8")
+
+
+def test_cli_unwritable_json_report_is_a_clean_error(tmp_path, corpus, capsys):
+    path = corpus / "onethinker_rl_train.json"
+    assert main(["data", "check", str(path), "--media-root", str(corpus), "--json", str(tmp_path / "no" / "r.json")]) == 2
+    assert "cannot write" in capsys.readouterr().err

@@ -97,7 +97,11 @@ def run_check(args: argparse.Namespace) -> int:
                            "severity": p.severity} for p in r.problems]}
             for r in reports
         ]
-        Path(args.json).write_text(json.dumps(payload, indent=1, default=str), encoding="utf-8")
+        try:
+            Path(args.json).write_text(json.dumps(payload, indent=1, default=str), encoding="utf-8")
+        except OSError as e:
+            console.print(f"[red]error:[/red] cannot write {escape(args.json)}: {escape(str(e))}", highlight=False)
+            return 2
     return 1 if any(r.errors for r in reports) else 0
 
 
