@@ -143,7 +143,42 @@ def demo_report(out: Path, summary: dict, *, sft_log: list[dict], rl_log: list[d
                                   "filtered share x10": [(x, 10 * y) for x, y in _series(rl_log, "sampling/filtered_frac")]},
                                  title="RL: groups kept per step, and filtered share"))
     links = "".join(f'<li><a href="{_e(p.name)}/report.html">{_e(name)} evaluation report</a></li>' for name, p in eval_dirs.items())
+    paired = ""
+    if summary.get("compare"):
+        from .evaluate.compare import compare_table_html
+
+        c = summary["compare"]
+        paired = ("<h2>Paired comparisons on the held-out items</h2>"
+                  f"<p class='meta'>RL trains the task keys {_e(', '.join(summary.get('rl_tasks', [])))}; "
+                  "SFT covered every key. Majority = the best single answer per task key on the RL prompts.</p>"
+                  "<h3>RL checkpoint vs SFT checkpoint</h3>" + compare_table_html(c["rl_vs_sft"], ("SFT", "RL"))
+                  + "<h3>SFT checkpoint vs majority baseline</h3>" + compare_table_html(c["sft_vs_majority"], ("majority", "SFT"))
+                  + "<h3>RL checkpoint vs majority baseline</h3>" + compare_table_html(c["rl_vs_majority"], ("majority", "RL")))
+    sampled = ""
+    if summary.get("sampled_t1"):
+        st = summary["sampled_t1"]
+        keys = sorted({k for v in st.values() for k in v if k != "all"}) + ["all"]
+        srows = "".join(f"<tr><td>{_e(k)}</td>" + "".join(
+            f"<td class='num'>{_f(st.get(m, {}).get(k, {}).get(x))}</td>" for m in ("sft", "rl") for x in ("reward", "accuracy"))
+            + "</tr>" for k in keys)
+        sampled = ("<h3>Held-out samples at temperature 1.0 (task keys RL trains)</h3><table><tr><th>task</th>"
+                   "<th>reward SFT</th><th>accuracy SFT</th><th>reward RL</th><th>accuracy RL</th></tr>" + srows + "</table>")
+    probe = ""
+    if summary.get("probe"):
+        pt = summary["probe"]["tasks"]
+        prow = "".join(
+            f"<tr><td>{_e(k)}</td><td class='num'>{v.get('prompts')}</td><td class='num'>{_f(v['greedy']['accuracy'])}</td>"
+            f"<td class='num'>{_f(v['sampled']['accuracy'])}</td><td class='num'>{_f(v.get('pass_at_k'))}</td>"
+            f"<td class='num'>{_f(v.get('maj_at_k'))}</td><td class='num'>{_f(v.get('no_signal_frac'))}</td>"
+            f"<td class='num'>{_f((v.get('majority_baseline') or {}).get('accuracy'))}</td>"
+            f"<td class='num'>{_f(v.get('distinct_frac'))}</td></tr>" for k, v in sorted(pt.items()))
+        probe = ("<h2>Probe of the SFT checkpoint on RL prompts (before RL)</h2><p class='meta'>n samples at temperature "
+                 "1.0 per prompt: where pass@k is above greedy accuracy and few prompts give no signal (all samples "
+                 "scoring the same), GRPO has something to learn from.</p><table><tr><th>task</th><th>prompts</th>"
+                 "<th>greedy acc</th><th>sampled acc</th><th>pass@k</th><th>maj@k</th><th>no signal</th>"
+                 "<th>majority acc</th><th>distinct greedy</th></tr>" + prow + "</table>")
     body = (f"<h2>Held-out results: SFT checkpoint vs RL checkpoint</h2><p class='meta'>{_e(summary.get('note', ''))}</p>{table}"
+            f"{paired}{sampled}{probe}"
             f"<h3>Official metrics (held-out)</h3><table><tr><th>stage</th><th>family</th><th>metrics</th></tr>{off_rows}</table>"
             f"<h2>Training curves</h2>{''.join(charts)}<h2>Details</h2><ul>{links}</ul>"
             f"<pre>{_e(json.dumps(summary.get('timing', {}), indent=1))}</pre>")
@@ -152,7 +187,8 @@ def demo_report(out: Path, summary: dict, *, sft_log: list[dict], rl_log: list[d
     return path
 
 
-def ablation_report(out: Path, results: dict[str, list[dict]], logs: dict[str, list[list[dict]]]) -> Path:
+def ablation_report(out: Path, results: dict[str, list[dict]], logs: dict[str, list[list[dict]]],
+                    vs_sft: dict[str, dict[str, Any]] | None = None) -> Path:
     """Estimators side by side: held-out reward / accuracy per task (mean and spread over seeds) and
     mean reward curves with a min-max band."""
     import numpy as np
@@ -192,7 +228,27 @@ def ablation_report(out: Path, results: dict[str, list[dict]], logs: dict[str, l
                 per[e] = pts
         charts.append(line_chart(per, title=f"{t}: rollout reward (5-step average, mean over seeds)", ylabel="reward",
                                  width=420, height=220))
-    body = (f"<h2>Held-out metrics (mean ± std over seeds)</h2>{table}<h2>Reward curves</h2>{''.join(charts)}")
+    ci_table = ""
+    if vs_sft:
+        groups = sorted({g for v in vs_sft.values() for g in v if g not in ("all", "rl_tasks")}) + ["rl_tasks", "all"]
+        head2 = "".join(f"<th>{_e(e)}: reward</th><th>{_e(e)} - SFT [95% CI]</th>" for e in estimators)
+        crow = []
+        for g in groups:
+            cells = []
+            for e in estimators:
+                m = vs_sft.get(e, {}).get(g)
+                if not m:
+                    cells.append("<td>–</td><td>–</td>")
+                    continue
+                lo, hi = m["ci95"]
+                colour = ' style="color:#1f9d55"' if lo > 0 else ' style="color:#d64545"' if hi < 0 else ""
+                cells.append(f"<td class='num'>{m['rl']:.3f}</td><td class='num'{colour}>{m['diff']:+.3f} [{lo:+.3f}, {hi:+.3f}]</td>")
+            n = next((vs_sft[e][g]["n"] for e in estimators if g in vs_sft.get(e, {})), "")
+            label = "<b>task keys RL trains</b>" if g == "rl_tasks" else "<b>all</b>" if g == "all" else _e(g)
+            crow.append(f"<tr><td>{label}</td><td class='num'>{n}</td>{''.join(cells)}</tr>")
+        ci_table = ("<h2>Held-out reward against the SFT start (per item averaged over seeds; paired bootstrap 95% CI)</h2>"
+                    f"<table><tr><th>task</th><th>n</th>{head2}</tr>{''.join(crow)}</table>")
+    body = (f"{ci_table}<h2>Held-out metrics (mean ± std over seeds)</h2>{table}<h2>Reward curves</h2>{''.join(charts)}")
     path = out / "report.html"
     path.write_text(_page("Advantage estimator ablation", body), encoding="utf-8")
     return path

@@ -44,6 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--rl", type=int, help="RL prompts (own scenes)")
     s.add_argument("--heldout", type=int, help="held-out evaluation items (own scenes)")
     s.add_argument("--video-share", type=float, default=0.5, help="share of records about videos (default 0.5)")
+    s.add_argument("--rl-video-share", type=float, help="the RL pool's own share of videos (default --video-share)")
     s.add_argument("--heldout-video-share", type=float, help="the held-out pool's own share of videos (default --video-share)")
     s.add_argument("--questions-per-scene", type=int, default=2)
     s.add_argument("--min-objects", type=int, default=2)
@@ -131,7 +132,7 @@ def run_synth(args: argparse.Namespace) -> int:
             n=args.n, seed=args.seed, held_out=args.held_out, rl_share=args.rl_share, sft=args.sft, rl=args.rl,
             heldout=args.heldout, sft_tasks=list(args.sft_tasks), rl_tasks=list(args.rl_tasks),
             heldout_tasks=list(args.heldout_tasks), video_share=args.video_share,
-            heldout_video_share=args.heldout_video_share,
+            rl_video_share=args.rl_video_share, heldout_video_share=args.heldout_video_share,
             questions_per_scene=args.questions_per_scene, min_objects=args.min_objects, max_objects=args.max_objects,
             distractors=args.distractors, speed=args.speed, occlusion=args.occlusion, tasks=list(args.tasks),
             workers=args.workers,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from ..pipeline import DEMO_HELD_OUT, DEMO_N
+from ..pipeline import DEMO_PRETRAIN_STEPS, DemoCorpus
 from ..ui import console
 
 log = logging.getLogger(__name__)
@@ -17,10 +17,16 @@ log = logging.getLogger(__name__)
 
 def _common(p: argparse.ArgumentParser, default_out: str) -> None:
     p.add_argument("--out", default=default_out, help=f"run folder (default {default_out})")
-    p.add_argument("--n", type=int, default=DEMO_N,
-                   help=f"synthetic records (default {DEMO_N}: SFT and RL from the train split, evaluation on the held-out one)")
-    p.add_argument("--held-out", type=float, default=DEMO_HELD_OUT,
-                   help=f"share of scenes held out for evaluation (default {DEMO_HELD_OUT})")
+    d = DemoCorpus()
+    p.add_argument("--sft", type=int, default=d.sft, help=f"SFT conversations (default {d.sft})")
+    p.add_argument("--rl", type=int, default=d.rl, help=f"RL prompts (default {d.rl}; scenes apart from SFT's)")
+    p.add_argument("--heldout", type=int, default=d.heldout, help=f"held-out items (default {d.heldout}; scenes apart from both)")
+    p.add_argument("--rl-tasks", default=",".join(d.rl_tasks),
+                   help=f"comma-separated task keys RL trains (default {','.join(d.rl_tasks)}); SFT covers every key")
+    p.add_argument("--fresh-base", action="store_true",
+                   help="build and perception-pretrain the base model here instead of using the shipped one")
+    p.add_argument("--pretrain-steps", type=int, default=DEMO_PRETRAIN_STEPS,
+                   help=f"with --fresh-base (or when none is shipped): perception steps (default {DEMO_PRETRAIN_STEPS}; 0: random weights)")
     p.add_argument("--seed", type=int, default=0, help="corpus and tiny-model seed")
     p.add_argument("--eval-limit", type=int, default=None, help="held-out items to evaluate (default: all)")
     p.add_argument("--max-new-tokens", type=int, default=256, help="evaluation reply length (default 256)")
@@ -33,9 +39,23 @@ def _common(p: argparse.ArgumentParser, default_out: str) -> None:
                    help="torch CPU threads of the evaluations (training: --sft-set train.threads=N, --set model.threads=N)")
 
 
+def _plan(args: argparse.Namespace) -> DemoCorpus:
+    from ..tasks import TASKS
+
+    keys = tuple(k.strip() for k in args.rl_tasks.split(",") if k.strip())
+    unknown = [k for k in keys if k not in TASKS]
+    if unknown or not keys:
+        raise SystemExit(f"error: --rl-tasks: unknown task keys {unknown}; known: {', '.join(TASKS)}")
+    return DemoCorpus(sft=args.sft, rl=args.rl, heldout=args.heldout, rl_tasks=keys)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="synthetic corpus -> tiny model -> SFT -> EMA-GRPO -> held-out evaluation -> report")
+    p = sub.add_parser("demo", help="synthetic corpus -> perception-pretrained tiny model -> SFT -> probe -> EMA-GRPO -> "
+                                    "held-out evaluation against SFT and the majority baseline -> report")
     _common(p, "runs/demo")
+    p.add_argument("--probe-prompts", type=int, default=8, help="RL prompts per task key the probe samples (0: no probe)")
+    p.add_argument("--sampled-limit", type=int, default=200,
+                   help="held-out items of the RL keys answered by a sample at temperature 1.0, per checkpoint (0: none)")
     p.set_defaults(func=run_demo)
 
     a = sub.add_parser("ablate", help="advantage estimators side by side (same data, SFT start and steps; several seeds)")
@@ -49,21 +69,42 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _print_table(summary: dict) -> None:
     from rich.table import Table
 
-    t = Table(title="held-out synthetic set: SFT checkpoint -> RL checkpoint")
-    for c in ("task", "items", "reward", "format", "accuracy"):
-        t.add_column(c, justify="left" if c == "task" else "right")
-    for task in [k for k in summary["sft"] if k != "all"] + ["all"]:
-        s, r = summary["sft"].get(task, {}), summary["rl"].get(task, {})
-        t.add_row(task, str(s.get("items", "")),
-                  *(f"{s.get(k, float('nan')):.3f} -> {r.get(k, float('nan')):.3f}" for k in ("reward", "format", "accuracy")))
+    c = summary.get("compare", {}).get("rl_vs_sft")
+    t = Table(title="held-out synthetic set: majority baseline, SFT checkpoint, RL checkpoint")
+    for col in ("task", "items", "majority acc", "SFT acc", "RL acc", "RL - SFT acc [95% CI]", "SFT -> RL reward", "format"):
+        t.add_column(col, justify="left" if col == "task" else "right")
+
+    def ci(block: dict | None) -> str:
+        if not block or block["accuracy"]["diff"] is None:
+            return ""
+        lo, hi = block["accuracy"]["ci95"]
+        return f"{block['accuracy']['diff']:+.3f} [{lo:+.3f}, {hi:+.3f}]"
+
+    keys = [k for k in summary["sft"] if k != "all"]
+    for task in keys + (["rl_tasks"] if c and c.get("rl_tasks") else []) + ["all"]:
+        if task == "rl_tasks":
+            blk = c["rl_tasks"]
+            t.add_row("task keys RL trains", str(blk["n"]), "", f"{blk['accuracy']['a']:.3f}", f"{blk['accuracy']['b']:.3f}",
+                      ci(blk), f"{blk['reward']['a']:.3f} -> {blk['reward']['b']:.3f}", "")
+            continue
+        s, r, m = summary["sft"].get(task, {}), summary["rl"].get(task, {}), summary.get("majority", {}).get(task, {})
+        blk = (c["all"] if task == "all" else c["tasks"].get(task)) if c else None
+        name = task + (" *" if task in summary.get("rl_tasks", []) else "")
+        t.add_row(name, str(s.get("items", "")), f"{m.get('accuracy', float('nan')):.3f}",
+                  f"{s.get('accuracy', float('nan')):.3f}", f"{r.get('accuracy', float('nan')):.3f}", ci(blk),
+                  f"{s.get('reward', float('nan')):.3f} -> {r.get('reward', float('nan')):.3f}",
+                  f"{s.get('format', float('nan')):.2f} -> {r.get('format', float('nan')):.2f}")
     console.print(t)
+    console.print("* trained by RL; CIs: paired bootstrap over items", highlight=False)
 
 
 def run_demo(args: argparse.Namespace) -> int:
     from ..pipeline import run_demo as demo
 
-    summary = demo(args.out, n=args.n, held_out=args.held_out, seed=args.seed, eval_limit=args.eval_limit, max_new_tokens=args.max_new_tokens,
-                   sft_overrides=args.sft_set, rl_overrides=args.set, workers=args.workers, threads=args.threads)
+    summary = demo(args.out, plan=_plan(args), seed=args.seed, eval_limit=args.eval_limit, max_new_tokens=args.max_new_tokens,
+                   sft_overrides=args.sft_set, rl_overrides=args.set, workers=args.workers, threads=args.threads,
+                   fresh_base=args.fresh_base, pretrain_steps=args.pretrain_steps, probe_prompts=args.probe_prompts,
+                   sampled_limit=args.sampled_limit)
     _print_table(summary)
     a, b = summary["sft"]["all"]["reward"], summary["rl"]["all"]["reward"]
     console.print(f"held-out mean reward {a:.3f} (SFT) -> {b:.3f} (RL), {b - a:+.3f}; "
@@ -86,8 +127,8 @@ def run_ablate(args: argparse.Namespace) -> int:
     if args.seeds < 1:
         console.print("[red]error:[/red] --seeds must be at least 1")
         return 2
-    summary = run_ablation(args.out, estimators=estimators, seeds=args.seeds, n=args.n, held_out=args.held_out,
-                           seed=args.seed, eval_limit=args.eval_limit, max_new_tokens=args.max_new_tokens,
+    summary = run_ablation(args.out, estimators=estimators, seeds=args.seeds, plan=_plan(args),
+                           seed=args.seed, fresh_base=args.fresh_base, pretrain_steps=args.pretrain_steps, eval_limit=args.eval_limit, max_new_tokens=args.max_new_tokens,
                            rl_overrides=args.set, sft_overrides=args.sft_set, workers=args.workers,
                            threads=args.threads)
     for e in estimators:

@@ -15,7 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     t = msub.add_parser("tiny", help="build a tiny random Qwen3-VL (tokenizer trained on the synthetic corpus), offline")
     t.add_argument("--out", required=True, help="output folder (loadable with from_pretrained / onethinker.models.load)")
     t.add_argument("--corpus", help="a synthetic corpus folder whose text trains the tokenizer (default: a fresh small one)")
-    t.add_argument("--size", default="tiny", choices=("tiny", "demo", "small"))
+    t.add_argument("--size", default="tiny", choices=("tiny", "small"))
     t.add_argument("--seed", type=int, default=0)
     t.set_defaults(func=run_tiny)
 
@@ -38,6 +38,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--save-every", type=int, default=d.save_every, help="steps between resumable checkpoints")
     q.add_argument("--seed", type=int, default=d.seed)
     q.add_argument("--threads", type=int, default=d.threads, help="torch CPU threads (0: torch's default)")
+    q.add_argument("--save-dtype", default=d.save_dtype, choices=("float32", "bfloat16", "float16"),
+                   help="dtype of OUT/final's weights (default float32; bfloat16 halves a model to ship)")
     q.add_argument("--no-resume", action="store_true", help="start over even if OUT/checkpoint exists")
     q.set_defaults(func=run_pretrain)
 
@@ -60,7 +62,8 @@ def run_pretrain(args: argparse.Namespace) -> int:
         cfg = PretrainConfig(model=args.model, out=args.out, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
                              warmup=args.warmup, aux_weight=args.aux_weight, lm_weight=args.lm_weight,
                              min_objects=args.min_objects, max_objects=args.max_objects, eval_every=args.eval_every,
-                             save_every=args.save_every, seed=args.seed, threads=args.threads)
+                             save_every=args.save_every, seed=args.seed, threads=args.threads,
+                             save_dtype=args.save_dtype)
     except ValueError as e:
         console.print(f"[red]error:[/red] {e}")
         return 2

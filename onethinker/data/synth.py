@@ -59,6 +59,7 @@ class SynthConfig:
     rl: int | None = None
     heldout: int | None = None
     video_share: float = 0.5  # share of records about videos
+    rl_video_share: float | None = None  # the RL pool's own share of videos (None: video_share)
     heldout_video_share: float | None = None  # the held-out pool's own share (None: video_share)
     questions_per_scene: int = 2  # records drawn from each scene (different tasks)
     image_size: tuple[int, int] = (320, 240)  # width, height
@@ -83,7 +84,7 @@ class SynthConfig:
             raise ValueError("n must be >= 1")
         if not 0 <= self.held_out < 1:
             raise ValueError("held_out must be in [0, 1)")
-        for name in ("video_share", "heldout_video_share"):
+        for name in ("video_share", "rl_video_share", "heldout_video_share"):
             v = getattr(self, name)
             if v is not None and not 0 <= v <= 1:
                 raise ValueError(f"{name} must be in [0, 1], got {v}")
@@ -619,7 +620,8 @@ def plan(cfg: SynthConfig) -> list[ScenePlan]:
     sizes = cfg.pool_sizes()
     out, next_id, index = [], 0, 0
     for pool in POOLS:
-        share = cfg.heldout_video_share if pool == "heldout" and cfg.heldout_video_share is not None else cfg.video_share
+        own = getattr(cfg, f"{pool}_video_share", None)
+        share = own if own is not None else cfg.video_share
         for video, tasks in _pool_scenes(rng, cfg, sizes[pool], cfg.pool_tasks(pool), share):
             out.append(ScenePlan(index, video, tasks, pool, next_id))
             next_id += len(tasks)

@@ -239,8 +239,9 @@ def compare_table_html(result: dict, labels: tuple[str, str] = ("A", "B")) -> st
     head = (f"<tr><th>task</th><th>n</th><th>reward {la}</th><th>reward {lb}</th><th>reward {lb} - {la} [95% CI]</th>"
             f"<th>accuracy {la}</th><th>accuracy {lb}</th><th>accuracy {lb} - {la} [95% CI]</th></tr>")
     rows = []
-    for key, block in [*result["tasks"].items(), ("all", result["all"])]:
-        name = "<b>all</b>" if key == "all" else _e(key)
+    extra = [("rl_tasks", result["rl_tasks"])] if result.get("rl_tasks") else []  # the demo's pooled RL keys
+    for key, block in [*result["tasks"].items(), *extra, ("all", result["all"])]:
+        name = "<b>all</b>" if key == "all" else "<b>task keys RL trains</b>" if key == "rl_tasks" else _e(key)
         cells = "".join(f"<td class='num'>{_num(block[m]['a'])}</td><td class='num'>{_num(block[m]['b'])}</td>"
                         + _diff_cell(block[m]) for m, _ in METRICS)
         rows.append(f"<tr><td>{name}</td><td class='num'>{block['n']}</td>{cells}</tr>")

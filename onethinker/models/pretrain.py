@@ -76,10 +76,14 @@ class PretrainConfig:
     eval_every: int = 100
     eval_scenes: int = 32
     eval_questions: int = 96  # held-out short questions answered greedily at each check
+    workers: int = 1  # processes preparing batches ahead of training (0: in the training process)
+    save_dtype: str = "float32"  # dtype of the final model's weights (bfloat16 halves a shipped file)
     save_every: int = 200
     log_every: int = 10
 
     def __post_init__(self) -> None:
+        if self.save_dtype not in ("float32", "bfloat16", "float16"):
+            raise ValueError(f"save_dtype must be float32, bfloat16 or float16, got {self.save_dtype!r}")
         if self.steps < 1 or self.batch_size < 1:
             raise ValueError("steps and batch_size must be >= 1")
         if not self.lr > 0:
@@ -405,14 +409,18 @@ def pretrain(cfg: PretrainConfig, *, resume: bool = True, progress: Callable[[in
     t0 = time.perf_counter()
     window: list[dict] = []
     last_eval: dict = {}
+    batches = _prefetch(cfg, processor, start)
     for step in range(start, cfg.steps):
         for g in opt.param_groups:
             g["lr"] = lr_at(step)
-        idx = list(range(step * cfg.batch_size, (step + 1) * cfg.batch_size))
-        inputs, scenes, _ = _batch(cfg, idx, processor)
-        lm, _ = _lm_loss(model, inputs)
-        loss = cfg.lm_weight * lm
-        rec = {"lm_loss": float(lm.detach())}
+        inputs, scenes = next(batches)
+        if cfg.lm_weight > 0:
+            lm, _ = _lm_loss(model, inputs)
+            loss = cfg.lm_weight * lm
+            rec = {"lm_loss": float(lm.detach())}
+        else:  # patch labels only: the vision tower and projector, no language model
+            model.model.get_image_features(inputs["pixel_values"], inputs["image_grid_thw"])
+            loss, rec = 0.0, {}
         if heads is not None:
             cy, sy = heads.labels(scenes, inputs["image_grid_thw"], merge)
             aux, st = heads.loss_and_stats(cy, sy)
@@ -440,14 +448,45 @@ def pretrain(cfg: PretrainConfig, *, resume: bool = True, progress: Callable[[in
         if done % cfg.save_every == 0 or done == cfg.steps:  # the last one too: a longer run continues from it
             _save_checkpoint(model, processor, opt, heads, done, ckpt)
     final = out / "final"
-    model.save_pretrained(final, safe_serialization=True)
-    processor.save_pretrained(final)
     if not last_eval:
         last_eval = {k: round(v, 4) for k, v in evaluate_perception(model, processor, heads, cfg).items()}
+    if cfg.save_dtype != "float32":
+        model = model.to(getattr(torch, cfg.save_dtype))
+    model.save_pretrained(final, safe_serialization=True)
+    processor.save_pretrained(final)
     summary = {"steps": cfg.steps, "resumed_from": start, "seconds": round(time.perf_counter() - t0, 1),
                "final": str(final), "eval": last_eval, "config": asdict(cfg)}
     (out / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     return summary
+
+
+class _Steps:
+    """Batch ``start + i`` of the stream as a map-style dataset, so a DataLoader worker renders the scenes
+    and runs the processor while the main process trains."""
+
+    def __init__(self, cfg: PretrainConfig, processor, start: int) -> None:
+        self.cfg, self.processor, self.start = cfg, processor, start
+
+    def __len__(self) -> int:
+        return self.cfg.steps - self.start
+
+    def __getitem__(self, i: int):
+        step = self.start + i
+        idx = list(range(step * self.cfg.batch_size, (step + 1) * self.cfg.batch_size))
+        inputs, scenes, _ = _batch(self.cfg, idx, self.processor)
+        return dict(inputs), scenes
+
+
+def _prefetch(cfg: PretrainConfig, processor, start: int):
+    """The training batches from ``start`` on, prepared one step ahead by a worker process (in order)."""
+    import torch
+
+    if cfg.workers < 1:
+        ds = _Steps(cfg, processor, start)
+        return (ds[i] for i in range(len(ds)))
+    loader = torch.utils.data.DataLoader(_Steps(cfg, processor, start), batch_size=None, shuffle=False,
+                                         num_workers=cfg.workers, prefetch_factor=2, collate_fn=lambda x: x)
+    return iter(loader)
 
 
 def _save_checkpoint(model, processor, opt, heads, step: int, ckpt: Path) -> None:

@@ -139,9 +139,6 @@ class TinySize:
 
 SIZES: dict[str, TinySize] = {
     "tiny": TinySize(),
-    # the tiny text decoder with a deeper, wider vision tower: the demo's model (docs/experiments.md E2:
-    # a 2-layer tower of 128 never learned to tell the shapes apart)
-    "demo": TinySize(vision_depth=4, vision_hidden=192, vision_heads=3, vision_intermediate=512, deepstack=(1, 3)),
     "small": TinySize(
         vocab_size=8192, text_layers=6, text_hidden=384, text_heads=6, text_kv_heads=2, head_dim=64,
         text_intermediate=1152, vision_depth=4, vision_hidden=192, vision_heads=3, vision_intermediate=512,
