@@ -186,6 +186,10 @@ def test_verl_mixed_problem_ids_become_strings(corpus, tmp_path):
     to_verl(recs, tmp_path / "ids.parquet", media_root=corpus)
     ids = [r["extra_info"]["problem_id"] for r in pq.read_table(tmp_path / "ids.parquet").to_pylist()]
     assert ids == [str(recs[0]["problem_id"]), "abc-1", str(recs[2]["problem_id"])]
+    recs[1] = dict(recs[1], problem_id=-(2**70))  # beyond int64 (found by tests/test_fuzz.py): strings too
+    to_verl(recs, tmp_path / "big.parquet", media_root=corpus)
+    ids = [r["extra_info"]["problem_id"] for r in pq.read_table(tmp_path / "big.parquet").to_pylist()]
+    assert ids == [str(recs[0]["problem_id"]), str(-(2**70)), str(recs[2]["problem_id"])]
 
 
 # ---------------------------------------------------------------------------------------------

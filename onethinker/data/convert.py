@@ -290,8 +290,8 @@ def _verl_schema(rows: list[dict], video_options: Mapping[str, Any]) -> Any:
     import pyarrow as pa
 
     ids = [r["extra_info"]["problem_id"] for r in rows]
-    int_ids = all(isinstance(i, int) and not isinstance(i, bool) for i in ids)
-    if not int_ids:  # one parquet type per column: ids of mixed types are written as strings
+    int_ids = all(isinstance(i, int) and not isinstance(i, bool) and -(2**63) <= i < 2**63 for i in ids)
+    if not int_ids:  # one parquet type per column: ids of mixed types (or beyond int64) are written as strings
         for r in rows:
             pid = r["extra_info"]["problem_id"]
             r["extra_info"]["problem_id"] = None if pid is None else str(pid)
