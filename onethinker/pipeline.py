@@ -59,6 +59,9 @@ class DemoCorpus:
     weight: int = 3
     video_share: float = 0.5  # SFT conversations
     heldout_video_share: float = 0.15  # RL prompts and held-out items
+    # One shape in many colours: the tiny vision tower learns colours and places within the demo's budget
+    # but not the six shapes (docs/experiments.md E1-E3, V1-V2), so objects are told apart by colour.
+    shapes: tuple[str, ...] = ("circle",)
 
     def synth_config(self, seed: int, workers: int):
         from .data.synth import SynthConfig
@@ -67,7 +70,8 @@ class DemoCorpus:
         weighted = [k for k in TASKS for _ in range(self.weight if k in self.rl_tasks else 1)]
         return SynthConfig(seed=seed, workers=workers, sft=self.sft, rl=self.rl, heldout=self.heldout,
                            video_share=self.video_share, rl_video_share=self.heldout_video_share,
-                           heldout_video_share=self.heldout_video_share, rl_tasks=weighted, heldout_tasks=weighted)
+                           heldout_video_share=self.heldout_video_share, rl_tasks=weighted, heldout_tasks=weighted,
+                           shapes=list(self.shapes))
 
 
 def build_corpus(out: Path, *, plan: DemoCorpus, seed: int, workers: int) -> Path:
@@ -107,7 +111,7 @@ def build_model(out: Path, corpus: Path, seed: int, size: str = "tiny") -> Path:
 
 
 def base_model(out: Path, corpus: Path, seed: int, *, fresh: bool, pretrain_steps: int = DEMO_PRETRAIN_STEPS,
-               threads: int = 2) -> Path:
+               threads: int = 2, shapes: Sequence[str] = ()) -> Path:
     """The model SFT starts from: the shipped perception-pretrained base, or (``fresh``, or none shipped)
     a tiny model built on the corpus and put through ``pretrain_steps`` of the perception stage here
     (``pretrain_steps`` 0: the random model, as before the perception stage existed)."""
@@ -120,7 +124,8 @@ def base_model(out: Path, corpus: Path, seed: int, *, fresh: bool, pretrain_step
         return tiny
     final = out / "base" / "final"
     if not (final / "config.json").is_file():
-        pretrain(PretrainConfig(model=str(tiny), out=str(out / "base"), steps=pretrain_steps, seed=seed, threads=threads))
+        pretrain(PretrainConfig(model=str(tiny), out=str(out / "base"), steps=pretrain_steps, seed=seed, threads=threads,
+                                shapes=tuple(shapes)))
     return final
 
 
@@ -228,7 +233,8 @@ def run_demo(out: str | Path, *, plan: DemoCorpus | None = None, seed: int = 0, 
     corpus = build_corpus(out, plan=plan, seed=seed, workers=workers)
     done()
     done = _stage("2/8 base model (perception-pretrained tiny Qwen3-VL)", timing)
-    base = base_model(out, corpus, seed, fresh=fresh_base, pretrain_steps=pretrain_steps, threads=threads)
+    base = base_model(out, corpus, seed, fresh=fresh_base, pretrain_steps=pretrain_steps, threads=threads,
+                      shapes=plan.shapes)
     done()
     done = _stage("3/8 SFT cold start", timing)
     sft = run_sft(out, [f"model.path={base}", *sft_overrides])
@@ -351,7 +357,8 @@ def run_ablation(out: str | Path, *, estimators: Sequence[str], seeds: int, plan
     rl_tasks = list(plan.rl_tasks)
     done = _stage("corpus, base model, SFT start and its evaluation (shared by every run)", timing)
     corpus = build_corpus(out, plan=plan, seed=seed, workers=workers)
-    base = base_model(out, corpus, seed, fresh=fresh_base, pretrain_steps=pretrain_steps, threads=threads)
+    base = base_model(out, corpus, seed, fresh=fresh_base, pretrain_steps=pretrain_steps, threads=threads,
+                      shapes=plan.shapes)
     sft = run_sft(out, [f"model.path={base}", *sft_overrides])
     rows_sft = evaluate_checkpoint(sft, corpus, out / "eval_sft", limit=eval_limit, max_new_tokens=max_new_tokens,
                                    threads=threads)

@@ -75,7 +75,12 @@ def test_pool_sizes_and_tasks(tmp_path):
     # derived sizes: n split by held_out, then rl_share
     assert SynthConfig(n=100, held_out=0.2, rl_share=0.25).pool_sizes() == {"sft": 60, "rl": 20, "heldout": 20}
     assert SynthConfig(rl=3).pool_sizes() == {"sft": 0, "rl": 3, "heldout": 0}
-    for bad in (dict(sft=-1), dict(rl=1.5), dict(sft=0, rl=0, heldout=0), dict(rl_share=2.0), dict(rl_tasks=["juggling"]),
+    # one shape: objects differ by colour only
+    one = synthesize(SynthConfig(sft=0, rl=12, heldout=0, seed=4, workers=1, video_share=0.0, shapes=["circle"],
+                                 tasks=["spatial grounding"]), tmp_path / "one")
+    assert one["records"]["rl"] == 12
+    assert all(" circle" in r["problem_reserved_text"] for r in _load(tmp_path / "one", "onethinker_rl_train.json"))
+    for bad in (dict(shapes=["blob"]), dict(sft=-1), dict(rl=1.5), dict(sft=0, rl=0, heldout=0), dict(rl_share=2.0), dict(rl_tasks=["juggling"]),
                 dict(heldout_video_share=1.5)):
         with pytest.raises(ValueError):
             SynthConfig(**bad)

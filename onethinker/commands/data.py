@@ -52,6 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--distractors", type=float, default=0.3, help="chance an object shares the target's colour or shape")
     s.add_argument("--speed", type=float, default=1.0, help="motion speed multiplier")
     s.add_argument("--occlusion", type=float, default=0.0, help="chance objects may overlap")
+    s.add_argument("--shapes", nargs="*", default=[], help="shapes objects are drawn from (default: all six)")
     s.add_argument("--tasks", nargs="*", default=[], help="task keys to generate (default: all)")
     s.add_argument("--sft-tasks", nargs="*", default=[], help="task keys of the SFT pool (default: --tasks)")
     s.add_argument("--rl-tasks", nargs="*", default=[], help="task keys of the RL pool (default: --tasks)")
@@ -134,7 +135,7 @@ def run_synth(args: argparse.Namespace) -> int:
             heldout_tasks=list(args.heldout_tasks), video_share=args.video_share,
             rl_video_share=args.rl_video_share, heldout_video_share=args.heldout_video_share,
             questions_per_scene=args.questions_per_scene, min_objects=args.min_objects, max_objects=args.max_objects,
-            distractors=args.distractors, speed=args.speed, occlusion=args.occlusion, tasks=list(args.tasks),
+            distractors=args.distractors, speed=args.speed, occlusion=args.occlusion, shapes=list(args.shapes), tasks=list(args.tasks),
             workers=args.workers,
         )
     except ValueError as e:

@@ -34,6 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--lm-weight", type=float, default=d.lm_weight, help=f"description loss weight (default {d.lm_weight})")
     q.add_argument("--min-objects", type=int, default=d.min_objects)
     q.add_argument("--max-objects", type=int, default=d.max_objects)
+    q.add_argument("--shapes", nargs="*", default=[], help="shapes the scenes are drawn from (default: all six)")
     q.add_argument("--eval-every", type=int, default=d.eval_every, help="steps between held-out perception checks")
     q.add_argument("--save-every", type=int, default=d.save_every, help="steps between resumable checkpoints")
     q.add_argument("--seed", type=int, default=d.seed)
@@ -61,7 +62,8 @@ def run_pretrain(args: argparse.Namespace) -> int:
     try:
         cfg = PretrainConfig(model=args.model, out=args.out, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
                              warmup=args.warmup, aux_weight=args.aux_weight, lm_weight=args.lm_weight,
-                             min_objects=args.min_objects, max_objects=args.max_objects, eval_every=args.eval_every,
+                             min_objects=args.min_objects, max_objects=args.max_objects, shapes=tuple(args.shapes),
+                             eval_every=args.eval_every,
                              save_every=args.save_every, seed=args.seed, threads=args.threads,
                              save_dtype=args.save_dtype)
     except ValueError as e:

@@ -72,6 +72,7 @@ class SynthConfig:
     speed: float = 1.0  # motion speed multiplier
     occlusion: float = 0.0  # chance that objects may overlap (0: placed apart)
     object_size: tuple[float, float] = (0.08, 0.14)  # half-width range, as a share of the shorter side
+    shapes: list[str] = field(default_factory=list)  # shapes objects are drawn from; empty: all six
     tasks: list[str] = field(default_factory=list)  # task keys to generate; empty: all
     # task keys of one pool (empty: ``tasks``); a key listed k times gets k times the records of the others
     sft_tasks: list[str] = field(default_factory=list)
@@ -98,6 +99,11 @@ class SynthConfig:
             raise ValueError("the pools hold no records: give sft, rl or heldout a size >= 1")
         if not 1 <= self.min_objects <= self.max_objects <= 8:
             raise ValueError("need 1 <= min_objects <= max_objects <= 8")
+        unknown_shapes = [x for x in self.shapes if x not in SHAPES]
+        if unknown_shapes:
+            raise ValueError(f"shapes: unknown {unknown_shapes}; known: {', '.join(SHAPES)}")
+        if len(COLOURS) * len(self.shapes or SHAPES) < self.max_objects:
+            raise ValueError(f"max_objects {self.max_objects} needs at least that many colour-shape pairs")
         for name in ("tasks", "sft_tasks", "rl_tasks", "heldout_tasks"):
             unknown = [t for t in getattr(self, name) if t not in TASKS]
             if unknown:
@@ -128,7 +134,7 @@ class SynthConfig:
 def _pick_objects(rng: np.random.Generator, cfg: SynthConfig, n: int) -> list[tuple[str, str]]:
     """n distinct (colour, shape) pairs; with probability ``distractors`` an object shares a colour or
     a shape with an earlier one (so naming only one attribute is not enough to tell them apart)."""
-    colours, shapes = list(COLOURS), list(SHAPES)
+    colours, shapes = list(COLOURS), list(cfg.shapes or SHAPES)
     out: list[tuple[str, str]] = []
     while len(out) < n:
         if out and rng.random() < cfg.distractors:

@@ -69,6 +69,7 @@ class PretrainConfig:
     lm_weight: float = 1.0  # weight of the description loss (0: patch labels only)
     min_objects: int = 1
     max_objects: int = 4
+    shapes: tuple[str, ...] = ()  # shapes objects are drawn from (empty: all six), as the corpus' --shapes
     text_share: float = 0.3  # share of scenes with a sign
     qa_share: float = 0.5  # share of items that are short questions instead of the description
     seed: int = 0
@@ -101,12 +102,13 @@ class PretrainConfig:
 # -------------------------------------------------------------------------------------------------
 
 
-def scene_stream(seed: int, index: int, *, min_objects: int = 1, max_objects: int = 4, text_share: float = 0.3):
+def scene_stream(seed: int, index: int, *, min_objects: int = 1, max_objects: int = 4, text_share: float = 0.3,
+                 shapes: tuple[str, ...] = ()):
     """Scene ``index`` of the pretraining stream of ``seed``: a still image of the synthetic world."""
     from ..data.synth import SynthConfig, build_scene
 
     rng = np.random.default_rng([seed, _STREAM, index])
-    cfg = SynthConfig(n=1, min_objects=min_objects, max_objects=max_objects, workers=1)
+    cfg = SynthConfig(n=1, min_objects=min_objects, max_objects=max_objects, workers=1, shapes=list(shapes))
     return build_scene(rng, cfg, video=False, with_text=bool(rng.random() < text_share))
 
 
@@ -150,7 +152,7 @@ def question(scene, index: int, seed: int) -> tuple[str, str] | None:
 def item(cfg: "PretrainConfig", index: int):
     """Training item ``index``: (scene, prompt, target text)."""
     scene = scene_stream(cfg.seed, index, min_objects=cfg.min_objects, max_objects=cfg.max_objects,
-                         text_share=cfg.text_share)
+                         text_share=cfg.text_share, shapes=cfg.shapes)
     if np.random.default_rng([cfg.seed, _STREAM + 2, index]).random() < cfg.qa_share:
         qa = question(scene, index, cfg.seed)
         if qa is not None:
@@ -191,7 +193,7 @@ def _batch(cfg: PretrainConfig, indices: list[int], processor, *, descriptions_o
 
     if descriptions_only:
         scenes = [scene_stream(cfg.seed, i, min_objects=cfg.min_objects, max_objects=cfg.max_objects,
-                               text_share=cfg.text_share) for i in indices]
+                               text_share=cfg.text_share, shapes=cfg.shapes) for i in indices]
         items = [(s, PROMPT, describe(s)) for s in scenes]
     else:
         items = [item(cfg, i) for i in indices]
@@ -344,7 +346,7 @@ def _qa_accuracy(model, processor, cfg: PretrainConfig, indices: list[int]) -> d
     asked = []
     for i in indices:
         scene = scene_stream(cfg.seed, i, min_objects=cfg.min_objects, max_objects=cfg.max_objects,
-                             text_share=cfg.text_share)
+                             text_share=cfg.text_share, shapes=cfg.shapes)
         qa = question(scene, i, cfg.seed)
         if qa is not None:
             asked.append((scene, *qa))
