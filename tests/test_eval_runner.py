@@ -195,3 +195,18 @@ def test_malformed_benchmark_records_are_located_errors(corpus, tmp_path):
     empty.write_text("")
     with pytest.raises(EvalError, match=f"{empty}: no records to evaluate"):
         evaluate(ScriptedGenerator(), [empty], tmp_path / "o2", media_root=corpus)
+
+
+def test_cli_prints_text_from_the_data_as_is(bench, corpus, tmp_path, capsys):
+    """Record text that looks like terminal markup is printed, not interpreted (it once raised MarkupError)."""
+    from onethinker.cli import main
+
+    rec = dict(next(iter(read_records(bench))), problem_type="[/red] [bold]x")
+    bad = tmp_path / "bad.json"
+    write_records(bad, [rec])
+    assert main(["eval", "--backend", "scripted", "--bench", str(bad), "--media-root", str(corpus),
+                 "--out", str(tmp_path / "o")]) == 1
+    assert "problem_type '[/red] [bold]x'" in capsys.readouterr().err
+    assert main(["infer", "--backend", "scripted", "--media", str(tmp_path / "[/x].png"), "--problem-type", "OCR",
+                 "--out", str(tmp_path / "i")]) == 1
+    assert "[/x].png: no such file" in capsys.readouterr().err

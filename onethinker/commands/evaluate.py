@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from rich.markup import escape
+
 from ..ui import console, progress
 
 
@@ -133,7 +135,7 @@ def run_eval(args: argparse.Namespace) -> int:
     families = {}
     for item in args.family:
         if "=" not in item:
-            console.print(f"[red]error:[/red] --family {item!r} is not BENCH=FAMILY")
+            console.print(f"[red]error:[/red] --family {escape(repr(item))} is not BENCH=FAMILY", highlight=False)
             return 2
         k, v = item.split("=", 1)
         families[k] = v
@@ -145,7 +147,7 @@ def run_eval(args: argparse.Namespace) -> int:
     try:
         generator = build_generator_from_args(args)
     except (ValueError, OSError, RuntimeError) as e:
-        console.print(f"[red]error:[/red] {e}", highlight=False)
+        console.print(f"[red]error:[/red] {escape(str(e))}", highlight=False)
         return 2
     results = []
     with progress() as bar:
@@ -162,7 +164,7 @@ def run_eval(args: argparse.Namespace) -> int:
                 results += evaluate(generator, [bench], args.out, media_root=root, config=cfg, sampling=sampling,
                                     progress=update)
             except (EvalError, ValueError, OSError) as e:
-                console.print(f"[red]error:[/red] {e}", highlight=False)
+                console.print(f"[red]error:[/red] {escape(str(e))}", highlight=False)
                 return 1
     if len(args.bench) > 1:  # one summary and report over all files
         from ..evaluate.report import write_report
@@ -173,7 +175,7 @@ def run_eval(args: argparse.Namespace) -> int:
     for r in results:
         parts = [f"{name} {value:.4f}" for fm in r.metrics["families"].values() for name, value in fm["metrics"].items()]
         console.print(f"{r.bench} ({r.items} items): " + ", ".join(parts), highlight=False, markup=False)
-    console.print(f"results, metrics and summary in {args.out}/ (summary.md, report.html)")
+    console.print(f"results, metrics and summary in {escape(args.out)}/ (summary.md, report.html)", highlight=False)
     generator.close()
     return 0
 
@@ -189,7 +191,7 @@ def compare_table(result: dict):
     def num(x: float | None, sign: str = "") -> str:
         return "–" if x is None else f"{x:{sign}.3f}"
 
-    t = Table(title=f"B - A, paired by item ({result['method']})", caption=f"A: {result['a']}\nB: {result['b']}",
+    t = Table(title=f"B - A, paired by item ({result['method']})", caption=f"A: {escape(str(result['a']))}\nB: {escape(str(result['b']))}",
               box=box.SIMPLE_HEAD)
     t.add_column("benchmark / task")
     t.add_column("n", justify="right")
@@ -209,10 +211,10 @@ def compare_table(result: dict):
                       style="bold" if bold else None)
 
     for bench, block in result["benchmarks"].items():
-        add(f"bench {bench}", block)
+        add(f"bench {escape(bench)}", block)
     t.add_section()
     for key, block in result["tasks"].items():
-        add(key, block)
+        add(escape(key), block)
     t.add_section()
     add("all", result["all"], bold=True)
     return t
@@ -224,20 +226,20 @@ def run_compare(args: argparse.Namespace) -> int:
     try:
         result = compare_dirs(args.a, args.b, resamples=args.resamples)
     except CompareError as e:
-        console.print(f"[red]error:[/red] {e}", highlight=False)
+        console.print(f"[red]error:[/red] {escape(str(e))}", highlight=False)
         return 2
     un = result["unpaired"]
     for side, folder in (("a", result["a"]), ("b", result["b"])):
         for bench, items in un[f"benchmarks_only_in_{side}"].items():
-            console.print(f"[yellow]warning:[/yellow] benchmark {bench} ({items} items) is only in {folder}: skipped",
+            console.print(f"[yellow]warning:[/yellow] benchmark {escape(bench)} ({items} items) is only in {escape(folder)}: skipped",
                           highlight=False)
     for bench, u in un["by_benchmark"].items():
         for side, folder in (("a", result["a"]), ("b", result["b"])):
             if u[side]:
                 ids = ", ".join(json.dumps(i, default=str) for i in u[f"{side}_ids"][:5])
                 more = f" and {u[side] - 5} more" if u[side] > 5 else ""
-                console.print(f"[yellow]warning:[/yellow] {bench}: {u[side]} items only in {folder}, not paired "
-                              f"(problem_id {ids}{more})", highlight=False)
+                console.print(f"[yellow]warning:[/yellow] {escape(bench)}: {u[side]} items only in {escape(folder)}, not paired "
+                              f"(problem_id {escape(ids)}{more})", highlight=False)
     if result["all"]["n"] == 0:
         console.print("[yellow]warning:[/yellow] no item is in both folders: nothing to compare", highlight=False)
     console.print(compare_table(result))
@@ -248,9 +250,9 @@ def run_compare(args: argparse.Namespace) -> int:
                 path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(result, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
         except OSError as e:
-            console.print(f"[red]error:[/red] cannot write {args.json}: {e}", highlight=False)
+            console.print(f"[red]error:[/red] cannot write {escape(args.json)}: {escape(str(e))}", highlight=False)
             return 2
-        console.print(f"wrote {args.json}", highlight=False)
+        console.print(f"wrote {escape(args.json)}", highlight=False)
     return 0
 
 
@@ -264,7 +266,7 @@ def run_infer(args: argparse.Namespace) -> int:
                            max_frames=args.max_frames, segmenter=args.segmenter, sam2_config=args.sam2_config,
                            sam2_checkpoint=args.sam2_checkpoint, device=args.device)
     except (ValueError, OSError, RuntimeError, KeyError) as e:
-        console.print(f"[red]error:[/red] {e}", highlight=False)
+        console.print(f"[red]error:[/red] {escape(str(e))}", highlight=False)
         return 1
     console.print("[bold]reasoning[/bold]")
     console.print(result["reasoning"] or "(none)", highlight=False, markup=False)
@@ -272,7 +274,7 @@ def run_infer(args: argparse.Namespace) -> int:
     console.print(json.dumps(result["answer"], ensure_ascii=False) if result["parsed"] else
                   f"(could not parse: {result['parse_error']}) {result['answer_text']!r}", highlight=False, markup=False)
     for path in result["files"]:
-        console.print(f"wrote {path}")
+        console.print(f"wrote {escape(str(path))}", highlight=False)
     return 0
 
 
@@ -283,9 +285,9 @@ def run_viz(args: argparse.Namespace) -> int:
         paths = visualize(args.results, args.out, media_root=args.media_root, n=args.n, select=args.select,
                           video_format=args.video_format)
     except (ValueError, OSError) as e:
-        console.print(f"[red]error:[/red] {e}", highlight=False)
+        console.print(f"[red]error:[/red] {escape(str(e))}", highlight=False)
         return 1
-    console.print(f"wrote {len(paths)} items to {args.out}")
+    console.print(f"wrote {len(paths)} items to {escape(args.out)}", highlight=False)
     for reason in getattr(paths, "skipped", [])[:20]:
-        console.print(f"[yellow]skipped:[/yellow] {reason}", highlight=False)
+        console.print(f"[yellow]skipped:[/yellow] {escape(str(reason))}", highlight=False)
     return 0
