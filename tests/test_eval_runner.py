@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -207,6 +208,13 @@ def test_cli_prints_text_from_the_data_as_is(bench, corpus, tmp_path, capsys):
     assert main(["eval", "--backend", "scripted", "--bench", str(bad), "--media-root", str(corpus),
                  "--out", str(tmp_path / "o")]) == 1
     assert "problem_type '[/red] [bold]x'" in capsys.readouterr().err
+    odd = tmp_path / "[bold]b bench.json"  # a file name shown in the progress bar
+    write_records(odd, list(read_records(bench))[:2])
+    assert main(["eval", "--backend", "scripted", "--bench", str(odd), "--media-root", str(corpus),
+                 "--out", str(tmp_path / "o2")]) == 0
+    err = capsys.readouterr().err
+    assert "[bold]b bench (2 items)" in err
+    assert re.search(r"\[bold\]b bench\s*━", err)  # the progress bar's label, as written
     assert main(["infer", "--backend", "scripted", "--media", str(tmp_path / "[/x].png"), "--problem-type", "OCR",
                  "--out", str(tmp_path / "i")]) == 1
     assert "[/x].png: no such file" in capsys.readouterr().err

@@ -155,7 +155,7 @@ def run_eval(args: argparse.Namespace) -> int:
 
         def update(bench: str, done: int, total: int) -> None:
             if bench not in tasks:
-                tasks[bench] = bar.add_task(bench, total=total)
+                tasks[bench] = bar.add_task(escape(bench), total=total)
             bar.update(tasks[bench], completed=done)
 
         for bench in args.bench:
