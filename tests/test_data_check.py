@@ -125,7 +125,10 @@ def test_segmentation_rle_must_match_the_resolution(tmp_path, corpus):
     key = vid["segmentation_output"]["frames"][1]
     vid["segmentation_output"]["segmentation_rle"][key]["size"] = [10, 10]
     del vid["fps"]
-    probs = _problems(tmp_path, corpus, [img, vid])
+    bad = copy.deepcopy(img)
+    bad["segmentation_output"]["segmentation_rle"]["size"] = 4.5  # once a TypeError (found by tests/test_fuzz.py)
+    probs = _problems(tmp_path, corpus, [img, vid, bad])
+    _expect(probs, 2, "segmentation_output.segmentation_rle", "size: expected [h, w], got float")
     _expect(probs, 0, "segmentation_output.segmentation_rle", "disagrees with the resolution")
     _expect(probs, 1, f"segmentation_output.segmentation_rle[{key}]", "size [10, 10] disagrees")
     _expect(probs, 1, "fps", "expected a positive number")

@@ -86,3 +86,11 @@ def test_bad_bytes_and_deep_nesting_are_located(tmp_path):
     broken.write_bytes(raw[:8] + b"\x00" * 64 + raw[72:])  # corrupt pages, intact footer
     with pytest.raises(RecordFileError, match=r"r\.parquet"):
         list(read_records(broken))
+
+
+def test_parquet_keeps_records_without_fields(tmp_path):
+    """Records with no keys at all still count (a parquet table without columns has no rows; found by
+    tests/test_fuzz.py)."""
+    path = tmp_path / "empty.parquet"
+    assert write_records(path, [{}, {}, {}]) == 3
+    assert list(read_records(path)) == [{}, {}, {}]

@@ -563,3 +563,15 @@ def test_resolve_media_refuses_what_cannot_be_a_path(tmp_path):
         resolve_media("loop/x.png", tmp_path)
     with pytest.raises(MediaError, match="unusable path"):
         load_image(tmp_path / ("z" * 300))
+
+
+def test_a_video_stream_without_a_decoder_is_a_media_error(tmp_path):
+    """The first 410 bytes of an mp4 named .webm: FFmpeg finds a video stream but no codec context (it once
+    raised AttributeError; found by tests/test_fuzz.py)."""
+    src = tmp_path / "a.mp4"
+    write_video(src, np.zeros((4, 32, 32, 3), np.uint8), fps=8)
+    cut = tmp_path / "cut.webm"
+    cut.write_bytes(src.read_bytes()[:410])
+    for fn in (probe_video, sample_video):
+        with pytest.raises(MediaError, match=re.escape(str(cut))):
+            fn(cut)

@@ -348,8 +348,11 @@ def _check_segmentation(rec: dict, video: bool, add: Any) -> None:
         if not isinstance(rle, dict) or "counts" not in rle or "size" not in rle:
             add(where, "expected a COCO RLE {'counts', 'size': [h, w]}")
             continue
-        if list(rle["size"]) != size:
-            add(where, f"size {list(rle['size'])} disagrees with the resolution [h, w] = {size}")
+        if not isinstance(rle["size"], list):
+            add(where, f"size: expected [h, w], got {type(rle['size']).__name__}")
+            continue
+        if rle["size"] != size:
+            add(where, f"size {rle['size']} disagrees with the resolution [h, w] = {size}")
             continue
         try:
             from pycocotools import mask as mask_utils

@@ -298,6 +298,8 @@ def _count_decoded(p: pathlib.Path, stream_index: int) -> int:
 
 def _probe(container: Any, stream: Any, p: pathlib.Path) -> VideoInfo:
     cc = stream.codec_context
+    if cc is None:  # a stream FFmpeg has no decoder for
+        raise MediaError("no decoder for the video stream (unsupported or corrupt stream)", path=p)
     width, height = int(cc.width or 0), int(cc.height or 0)
     if width <= 0 or height <= 0:
         raise MediaError("video stream has no frame size (unsupported or corrupt stream)", path=p)

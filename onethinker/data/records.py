@@ -284,7 +284,7 @@ def _write_parquet(path: Path, records: list[dict]) -> None:
         arrays[col] = array
     absent = [[c for c in columns if c not in rec] for rec in records]
     info: dict[str, Any] = {"json_columns": json_cols}
-    if any(absent):
+    if any(absent) or not columns:  # (with no columns at all, this one keeps the number of records)
         arrays[absent_col] = pa.array(absent, type=pa.list_(pa.string()))
         info["absent_column"] = absent_col
     table = pa.table(arrays)
