@@ -275,6 +275,36 @@ def test_recipes_load():
     assert not demo.train.bf16 and demo.format_check.file
 
 
+def test_paper_sft_recipe_resolves_without_a_gpu(tmp_path):
+    """configs/onethinker-8b-sft.yaml as written: its DeepSpeed ZeRO-3 config ships with the package, and the
+    Trainer arguments build from it (with the deepspeed extra installed; transformers fills in the "auto"
+    values from the recipe)."""
+    from onethinker.sft import trainer as sft_trainer
+    from onethinker.sft.config import SHIPPED_DEEPSPEED
+
+    cfg = load_config(SFTConfig, CONFIGS / "onethinker-8b-sft.yaml", [f"root={tmp_path / 'data'}"])
+    ds = cfg.deepspeed_path()
+    assert ds == SHIPPED_DEEPSPEED / "zero3.json" and ds.is_file()
+    assert json.loads(ds.read_text())["zero_optimization"]["stage"] == 3
+    local = tmp_path / "data" / "my_zero3.json"  # a path under root wins over the shipped names
+    local.parent.mkdir()
+    local.write_text(ds.read_text())
+    assert load_config(SFTConfig, CONFIGS / "onethinker-8b-sft.yaml", [f"root={tmp_path / 'data'}",
+                       "train.deepspeed=my_zero3.json"]).deepspeed_path() == local
+    with pytest.raises(ValueError, match="no shipped config of that name .shipped: zero3"):
+        load_config(SFTConfig, CONFIGS / "onethinker-8b-sft.yaml", ["train.deepspeed=zero9"]).deepspeed_path()
+    with pytest.raises(SFTError, match="zero9"):
+        sft_trainer._training_args(load_config(SFTConfig, CONFIGS / "onethinker-8b-sft.yaml",
+                                               ["train.deepspeed=zero9"]), tmp_path / "o", False)
+    pytest.importorskip("deepspeed", reason="the deepspeed extra is not installed")
+    args = sft_trainer._training_args(cfg, tmp_path / "out", False)
+    assert args.deepspeed == str(ds) and args.hf_deepspeed_config.is_zero3()
+    filled = args.hf_deepspeed_config.config
+    assert (filled["train_micro_batch_size_per_gpu"], filled["gradient_accumulation_steps"],
+            filled["gradient_clipping"]) == (1, 8, 1.0)
+    assert args.learning_rate == 1e-5 and args.lr_scheduler_type == "cosine"
+
+
 def test_resolve_resume(tmp_path):
     assert resolve_resume(tmp_path, None) is None and resolve_resume(tmp_path, "auto") is None
     with pytest.raises(SFTError, match="no checkpoint"):

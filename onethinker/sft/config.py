@@ -24,6 +24,9 @@ from ..models.loading import LoraSpec
 
 __all__ = ["FormatCheckConfig", "SFTConfig", "SFTDataConfig", "SFTModelConfig", "SFTTrainConfig"]
 
+#: DeepSpeed configs shipped with the package (``train.deepspeed: zero3``)
+SHIPPED_DEEPSPEED = Path(__file__).resolve().parent.parent / "configs" / "deepspeed"
+
 _SCHEDULERS = ("cosine", "linear", "constant", "constant_with_warmup", "cosine_with_restarts", "polynomial",
                "inverse_sqrt", "cosine_with_min_lr", "warmup_stable_decay")
 
@@ -109,7 +112,7 @@ class SFTTrainConfig:
     console, ``OUTPUT/log.jsonl`` and TensorBoard when it is installed (``report_to``: None = that;
     else a list of transformers integrations, [] for none). ``save_steps``/``save_total_limit``:
     checkpoints (model, optimiser, scheduler, RNG, trainer state, processor). ``deepspeed``: a DeepSpeed
-    JSON config path (e.g. ZeRO-3). ``threads``: torch CPU threads (0: leave torch's default).
+    JSON config, a path or the name of a shipped one (``zero3``; see ``SFTConfig.deepspeed_path``). ``threads``: torch CPU threads (0: leave torch's default).
     ``overwrite``: start over in an output folder that already has checkpoints (they are deleted).
     ``training_args``: any other ``TrainingArguments`` field, passed through."""
 
@@ -193,3 +196,22 @@ class SFTConfig:
         if p.is_absolute():
             return p
         return Path(self.root).expanduser() / p if self.root else p
+
+    def deepspeed_path(self) -> Path | None:
+        """The DeepSpeed JSON config of ``train.deepspeed``: a path (absolute, or relative to ``root``) when that
+        file exists, else the name of a config shipped in ``onethinker/configs/deepspeed/`` (``zero3``: ZeRO-3
+        with "auto" values that transformers fills in from this config). None when ``train.deepspeed`` is
+        unset; ValueError when neither exists."""
+        value = self.train.deepspeed
+        if not value:
+            return None
+        given = self.path(value)
+        if given.is_file():
+            return given
+        name = Path(value).name
+        shipped = SHIPPED_DEEPSPEED / (name if name.endswith(".json") else f"{name}.json")
+        if shipped.is_file():
+            return shipped
+        names = ", ".join(sorted(p.stem for p in SHIPPED_DEEPSPEED.glob("*.json")))
+        raise ValueError(f"train.deepspeed {value!r}: no such file ({given}) and no shipped config of that name "
+                         f"(shipped: {names})")

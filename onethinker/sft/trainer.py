@@ -413,7 +413,7 @@ def _training_args(cfg: SFTConfig, out: Path, has_gpu: bool):
         save_total_limit=t.save_total_limit,
         seed=t.seed,
         data_seed=t.seed,
-        deepspeed=str(cfg.path(t.deepspeed)) if t.deepspeed else None,
+        deepspeed=str(ds) if (ds := _deepspeed_config(cfg)) else None,
         report_to=report_to or "none",
         disable_tqdm=True,
         remove_unused_columns=False,
@@ -437,6 +437,13 @@ def _training_args(cfg: SFTConfig, out: Path, has_gpu: bool):
         raise SFTError(f"train.training_args: {', '.join(unknown)} not TrainingArguments field(s)")
     kwargs.update(t.training_args)
     return TrainingArguments(**kwargs)
+
+
+def _deepspeed_config(cfg: SFTConfig) -> Path | None:
+    try:
+        return cfg.deepspeed_path()
+    except ValueError as e:
+        raise SFTError(str(e)) from None
 
 
 def _model_ref(cfg: SFTConfig) -> str:
