@@ -62,18 +62,37 @@ def test_unparseable_answers_score_zero_and_stay_in_the_denominator(bench, corpu
     assert len(rows) == res.items and all(r["parse_error"] == "no <answer>...</answer> block" for r in rows)
 
 
+class Counting(ScriptedGenerator):
+    """The scripted model, remembering which items it was asked to answer."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.asked = []
+
+    def generate(self, requests, sampling):
+        self.asked += [r.record["problem_id"] for r in requests]
+        return super().generate(requests, sampling)
+
+
 def test_resume_skips_finished_items_and_repairs_a_torn_line(bench, corpus, tmp_path):
-    gen = ScriptedGenerator(noise=0.3)
+    ids_in_order = [r["problem_id"] for r in read_records(bench)]
+    gen = Counting(noise=0.3)
     first = run(gen, bench, tmp_path, corpus, limit=10)
-    assert first.items == 10
+    assert first.items == 10 and gen.asked == ids_in_order[:10]
     path = tmp_path / "eval_small.jsonl"
+    torn_id = ids_in_order[12]
     with path.open("ab") as f:  # a write cut short by a crash
-        f.write(b'{"problem_id": 123, "index": 3, "output": "<think>tr')
+        f.write(b'{"problem_id": %d, "index": 12, "output": "<think>tr' % torn_id)
+    gen.asked.clear()
     full = run(gen, bench, tmp_path, corpus)
+    assert gen.asked == ids_in_order[10:]  # only the unfinished items are generated, the torn one among them
     rows = [json.loads(line) for line in path.read_text().splitlines()]
     ids = [r["problem_id"] for r in rows]
     assert len(ids) == len(set(ids)) == full.items
-    reference = run(gen, bench, tmp_path / "clean", corpus)
+    gen.asked.clear()
+    again = run(gen, bench, tmp_path, corpus)  # all done: nothing is generated
+    assert gen.asked == [] and again.metrics["families"] == full.metrics["families"]
+    reference = run(Counting(noise=0.3), bench, tmp_path / "clean", corpus)
     assert full.metrics["families"] == reference.metrics["families"]
 
 
@@ -95,7 +114,10 @@ evaluate(ScriptedGenerator(noise=0.3, delay_s=0.05), [{str(bench)!r}], {str(tmp_
     partial = ResultStore(path).rows()
     total = len(list(read_records(bench)))
     assert 0 < len(partial) < total
-    res = run(ScriptedGenerator(noise=0.3), bench, tmp_path, corpus)
+    gen = Counting(noise=0.3)
+    res = run(gen, bench, tmp_path, corpus)
+    assert sorted(gen.asked) == sorted(r["problem_id"] for r in read_records(bench)
+                                       if r["problem_id"] not in {p["problem_id"] for p in partial})
     rows = ResultStore(path).rows()
     assert len(rows) == total == len({r["problem_id"] for r in rows})
     reference = run(ScriptedGenerator(noise=0.3), bench, tmp_path / "clean", corpus)
