@@ -2,12 +2,14 @@
 transformers (the tiny model), and `onethinker infer`."""
 
 import base64
+import io
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from onethinker.data.records import read_records, write_records
 from onethinker.evaluate.infer import infer_one
@@ -61,7 +63,10 @@ def test_openai_backend_sends_images_and_timed_frames_inline(chat_server, corpus
     assert body_img["model"] == "served-model" and body_img["temperature"] == 0.0
     content = body_img["messages"][0]["content"]
     assert content[0]["type"] == "image_url" and content[0]["image_url"]["url"].startswith("data:image/png;base64,")
-    base64.b64decode(content[0]["image_url"]["url"].split(",", 1)[1])
+    sent = base64.b64decode(content[0]["image_url"]["url"].split(",", 1)[1], validate=True)
+    with Image.open(io.BytesIO(sent)) as got, Image.open(corpus / img["path"]) as original:
+        assert got.format == "PNG" and got.size == original.size  # the record's image, not resized
+        assert np.array_equal(np.asarray(got.convert("RGB")), np.asarray(original.convert("RGB")))
     assert content[-1]["type"] == "text" and "Options:" in content[-1]["text"]
     vcontent = body_vid["messages"][0]["content"]
     stamps = [c["text"] for c in vcontent if c["type"] == "text" and c["text"].endswith("seconds>")]

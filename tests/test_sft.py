@@ -359,7 +359,9 @@ def test_short_run_checkpoints_logs_and_bit_exact_resume(corpus, tiny_dir, tmp_p
     saved = load_config(SFTConfig, a / "config.yaml")
     assert Path(saved.root).is_absolute() and saved.train.max_steps == 6
     model, processor = load(a / "final")  # the final model loads as any checkpoint
-    assert processor.tokenizer.convert_tokens_to_ids("<think>") is not None
+    tok = processor.tokenizer
+    assert tok.get_vocab() == load(tiny_dir)[1].tokenizer.get_vocab()  # the base's tokenizer, saved with it
+    assert tok.convert_tokens_to_ids("<think>") not in (None, tok.unk_token_id)
     frozen = {n for n, p in load(tiny_dir)[0].named_parameters() if param_part(n) == "vision_tower"}
     w0, w1 = _weights(tiny_dir), _weights(a / "final")
     assert all(torch.equal(w0[n], w1[n]) for n in w0 if n in frozen or param_part(n) == "vision_tower")
@@ -407,8 +409,15 @@ def test_lora_with_gradient_checkpointing_saves_a_loadable_adapter(corpus, tiny_
     assert s["global_step"] == 2 and all(torch.isfinite(torch.tensor([x for _, x in s["loss_curve"]])))
     assert s["parameters"]["vision_tower"]["trainable"] == 0 and s["parameters"]["projector"]["trainable"] == 0
     assert (out / "final" / "adapter_config.json").is_file()
-    model, _ = load(out / "final")  # the adapter on its base
-    assert hasattr(model, "peft_config")
+    model, _ = load(out / "final")  # the adapter on its base, with the trained weights
+    from peft import PeftModel, get_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    assert isinstance(model, PeftModel)
+    saved, live = load_file(out / "final" / "adapter_model.safetensors"), get_peft_model_state_dict(model)
+    assert saved and saved.keys() == live.keys()
+    assert all(torch.equal(saved[k], live[k].to(saved[k].dtype).cpu()) for k in saved)
+    assert any(k.endswith("lora_B.weight") and saved[k].abs().sum() > 0 for k in saved)  # lora_B starts at 0
 
 
 # -------------------------------------------------------------------------------------------------

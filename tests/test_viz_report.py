@@ -353,9 +353,45 @@ def test_report_is_one_self_contained_escaped_page(run, tmp_path):
     assert page.count('<div class="card') == n_items
     assert 'src="data:image/gif' in page and 'src="data:image/jpeg' in page
     assert len(page) < 10_000_000
+    assert_well_formed(page)
+
+
+_VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+
+
+def assert_well_formed(page: str) -> None:
+    """Every element that is opened is closed, in order (html.parser itself accepts anything)."""
     from html.parser import HTMLParser
 
-    HTMLParser().feed(page)  # parses
+    class Balance(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.stack, self.errors = [], []
+
+        def handle_starttag(self, tag, attrs):
+            if tag not in _VOID:
+                self.stack.append(tag)
+
+        def handle_startendtag(self, tag, attrs):
+            pass
+
+        def handle_endtag(self, tag):
+            if not self.stack or self.stack[-1] != tag:
+                self.errors.append(f"</{tag}> closes {self.stack[-1] if self.stack else 'nothing'}")
+            else:
+                self.stack.pop()
+
+    b = Balance()
+    b.feed(page)
+    b.close()
+    assert not b.errors and b.stack == [], (b.errors[:5], b.stack[-5:])
+
+
+def test_well_formed_check_catches_broken_pages():
+    assert_well_formed("<!DOCTYPE html><html><body><p>a<br><img src=x></p></body></html>")
+    for broken in ("<div><span></div>", "<table><tr><td>x</table>", "<p>unclosed"):
+        with pytest.raises(AssertionError):
+            assert_well_formed(broken)
 
 
 def test_report_without_media_or_rows(tmp_path):
