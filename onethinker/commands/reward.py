@@ -45,7 +45,7 @@ def add_reward_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--config", help="YAML file with a reward section (or a bare RewardConfig mapping)")
     g.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override, e.g. judge.batch_size=32")
     g.add_argument("--format-weight", type=float, help="w in overall = (1-w) accuracy + w format + structure")
-    g.add_argument("--workers", type=int, help="worker processes for scoring (-1: one per core; 0: in-process)")
+    g.add_argument("--workers", type=int, help="worker processes for scoring (-1: one per core, at most 8; 0: in-process)")
     g.add_argument("--item-timeout", type=float, help="seconds one item may take before it scores 0")
     g.add_argument("--judge", choices=("rouge", "polar"), help="open-ended accuracy: ROUGE or a POLAR server")
     g.add_argument("--judge-url", help="base URL of the vLLM server that serves the reward model")
