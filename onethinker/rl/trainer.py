@@ -245,10 +245,16 @@ class RLTrainer:
 
     # -- rollouts -------------------------------------------------------------------------------
     @torch.no_grad()
-    def _generate(self, prompts: list[Prompt], seed: int) -> list[tuple[int, list[int], str]]:
-        """(index of the prompt, sampled token ids, decoded text) for n samples of every prompt."""
+    def _generate(self, prompts: list[Prompt], seed: int, sampler_logprobs: list | None = None
+                  ) -> list[tuple[int, list[int], str]]:
+        """(index of the prompt, sampled token ids, decoded text) for n samples of every prompt.
+
+        ``sampler_logprobs``: a list that receives, per sample, the log-probabilities of its tokens under the
+        distribution the sampler drew them from (generate's processed scores; for tests, which compare them
+        with the update's, so it is off in training: it keeps B x T x vocabulary floats)."""
         r = self.cfg.rollout
         out = []
+        keep = sampler_logprobs is not None
         for start in range(0, len(prompts), r.generation_batch_size):
             chunk = prompts[start : start + r.generation_batch_size]
             batch = _to(collate_prompts([p.features for p in chunk], self.pad_id), self.device)
@@ -260,9 +266,12 @@ class RLTrainer:
                 kwargs.update(temperature=r.temperature, top_p=r.top_p, top_k=r.top_k)
             else:
                 kwargs.update(temperature=None, top_p=None, top_k=None)
+            if keep:
+                kwargs.update(output_scores=True, return_dict_in_generate=True)
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed * 1000 + start)
-                seqs = self.model.generate(**batch, **kwargs)
+                gen = self.model.generate(**batch, **kwargs)
+            seqs = gen.sequences if keep else gen
             new = seqs[:, plen:].tolist()
             for j, ids in enumerate(new):
                 cut = len(ids)
@@ -271,6 +280,10 @@ class RLTrainer:
                         cut = t + 1
                         break
                 resp = ids[:cut]
+                if keep:
+                    steps = torch.stack([torch.log_softmax(gen.scores[t][j].float(), dim=-1) for t in range(cut)])
+                    sampler_logprobs.append(steps.gather(-1, torch.tensor(resp, device=steps.device)[:, None])
+                                            .squeeze(-1).cpu())
                 text = self.tokenizer.decode(resp, skip_special_tokens=True, clean_up_tokenization_spaces=False)
                 out.append((start + j // r.n, resp, text))
         return out
