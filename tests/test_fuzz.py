@@ -103,7 +103,7 @@ def quiet_console():
     from onethinker.ui import console
 
     buf = io.StringIO()
-    old = console.file
+    old = console._file  # None: the console follows sys.stderr (which pytest's capsys swaps); keep it so
     console.file = buf
     try:
         yield buf
