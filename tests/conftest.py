@@ -7,9 +7,10 @@ from onethinker.data.synth import SynthConfig, synthesize
 
 @pytest.fixture(scope="session")
 def corpus(tmp_path_factory):
-    """A synthetic corpus of 96 records over every task (train and held-out), built once."""
+    """A synthetic corpus over every task, built once: 56 SFT conversations, 40 RL prompts and 20 held-out
+    items, each pool from its own scenes."""
     out = tmp_path_factory.mktemp("corpus")
-    synthesize(SynthConfig(n=96, seed=7, workers=1), out)
+    synthesize(SynthConfig(sft=56, rl=40, heldout=20, seed=7, workers=1), out)
     return out
 
 

@@ -58,7 +58,10 @@ def test_openai_backend_sends_images_and_timed_frames_inline(chat_server, corpus
     gen = OpenAIGenerator("served-model", base_url=url, api_key_env="MY_KEY")
     res = evaluate(gen, [bench], tmp_path / "out", media_root=corpus, config=EvalConfig(video_fps=2.0))[0]
     assert res.items == 2
-    (path, headers, body_img), (_, _, body_vid) = sorted(srv.requests, key=lambda r: len(json.dumps(r[2])))
+    def is_video(request) -> bool:  # a video's frames come with "<t seconds>" texts
+        return any(c["type"] == "text" and c["text"].endswith("seconds>") for c in request[2]["messages"][0]["content"])
+
+    (path, headers, body_img), (_, _, body_vid) = sorted(srv.requests, key=is_video)
     assert path == "/v1/chat/completions" and headers["Authorization"] == "Bearer sk-test"
     assert body_img["model"] == "served-model" and body_img["temperature"] == 0.0
     content = body_img["messages"][0]["content"]
