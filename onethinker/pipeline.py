@@ -195,18 +195,12 @@ def rl_bench(corpus: Path, out: Path, tasks: Sequence[str]) -> Path:
     return path
 
 
-def paired(a_dir: Path, b_dir: Path, *, tasks: Sequence[str] | None = None, bench: str = "eval_synthetic") -> dict[str, Any]:
+def paired(a_dir: Path, b_dir: Path, *, tasks: Sequence[str] | None = None) -> dict[str, Any]:
     """``eval compare`` of two evaluation folders (B - A per task key and over all items), plus the same
     pooled over ``tasks`` (``"rl_tasks"``)."""
-    from .evaluate.compare import _block, compare_dirs, read_eval_dir
-    from .training_report import row_task_key
+    from .evaluate.compare import compare_dirs
 
-    result = compare_dirs(a_dir, b_dir)
-    if tasks:
-        a, b = read_eval_dir(a_dir)[bench], read_eval_dir(b_dir)[bench]
-        keys = [k for k in a if k in b and row_task_key(a[k]) in tasks]
-        result["rl_tasks"] = _block([a[k] for k in keys], [b[k] for k in keys], 2000, 0)
-    return result
+    return compare_dirs(a_dir, b_dir, pools={"rl_tasks": list(tasks)} if tasks else None)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -146,7 +146,8 @@ def _block(rows_a: list[dict], rows_b: list[dict], resamples: int, seed: int) ->
     return out
 
 
-def compare_dirs(a: str | Path, b: str | Path, resamples: int = 2000, seed: int = 0) -> dict[str, Any]:
+def compare_dirs(a: str | Path, b: str | Path, resamples: int = 2000, seed: int = 0,
+                 pools: dict[str, Sequence[str]] | None = None) -> dict[str, Any]:
     """Compare two ``onethinker eval`` output folders, paired by problem_id within each benchmark file.
 
     Returns the layout ``onethinker eval compare --json`` writes (README, "Comparing two evaluations"):
@@ -154,7 +155,8 @@ def compare_dirs(a: str | Path, b: str | Path, resamples: int = 2000, seed: int 
     "diff", "ci95"}, "accuracy": {...}}``, diff = B - A) and ``unpaired``. Every block uses the same
     seed, so a block's interval does not depend on the others. Raises ``CompareError`` for a missing
     folder, a folder without result files, an unreadable row, no benchmark in common, or a paired item
-    whose task differs between the two sides.
+    whose task differs between the two sides. ``pools``: extra blocks, each over the paired items of
+    some task keys (the demo pools the keys RL trains as ``{"rl_tasks": [...]}``), added under their names.
     """
     if resamples < 1:
         raise CompareError(f"resamples must be at least 1, got {resamples}")
@@ -190,7 +192,12 @@ def compare_dirs(a: str | Path, b: str | Path, resamples: int = 2000, seed: int 
         ga, gb = by_task.setdefault(row_task_key(ra_row), ([], []))
         ga.append(ra_row)
         gb.append(rb_row)
+    pooled = {}
+    for name, keys in (pools or {}).items():
+        sel = [i for i, row in enumerate(all_a) if row_task_key(row) in keys]
+        pooled[name] = _block([all_a[i] for i in sel], [all_b[i] for i in sel], resamples, seed)
     return {
+        **pooled,
         "method": f"paired percentile bootstrap, {resamples} resamples, seed {seed}",
         "a": str(a),
         "b": str(b),
