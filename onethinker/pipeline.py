@@ -300,6 +300,49 @@ def run_demo(out: str | Path, *, plan: DemoCorpus | None = None, seed: int = 0, 
     return summary
 
 
+def run_heldout_draw(out: str | Path, draw_seed: int, *, plan: DemoCorpus | None = None, max_new_tokens: int = 256,
+                     eval_limit: int | None = None, workers: int = 2, threads: int = 2) -> dict[str, Any]:
+    """A finished demo's SFT and RL checkpoints (and the majority baseline of its RL prompts) on a second
+    held-out set, drawn like the first but from corpus seed ``draw_seed``: its scenes are new to every
+    stage. Written to OUT/heldout-seedS/ and merged into OUT/summary.json under ``heldout_draws``."""
+    from .data.records import read_records
+    from .data.synth import synthesize
+    from .evaluate.baseline import write_baseline_results
+
+    plan = plan or DemoCorpus()
+    out = Path(out).resolve()
+    sft, rl, corpus = out / "sft" / "final", out / "rl" / "final", out / "corpus"
+    missing = [str(p) for p in (sft / "config.json", rl / "config.json", corpus / "manifest.json") if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(f"{out}: not a finished demo run (missing {', '.join(missing)}); run `onethinker demo --out {out}` first")
+    run_seed = json.loads((corpus / "manifest.json").read_text()).get("config", {}).get("seed")
+    if run_seed == draw_seed:
+        raise ValueError(f"--heldout-draw {draw_seed}: that is the run's own corpus seed; pick another so the scenes are new")
+    folder = out / f"heldout-seed{draw_seed}"
+    cfg = plan.synth_config(draw_seed, workers)
+    cfg.sft, cfg.rl = 0, 0
+    draw = folder / "corpus"
+    if not (draw / "manifest.json").is_file():
+        synthesize(cfg, draw)
+    rows = {name: evaluate_checkpoint(model, draw, folder / f"eval_{name}", limit=eval_limit, max_new_tokens=max_new_tokens,
+                                      threads=threads) for name, model in (("sft", sft), ("rl", rl))}
+    if not (folder / "eval_majority" / "eval_synthetic.jsonl").is_file():
+        write_baseline_results(list(read_records(corpus / "onethinker_rl_train.json")), draw / "eval_synthetic.json",
+                               folder / "eval_majority")
+    tasks = list(plan.rl_tasks)
+    result = {"seed": draw_seed, "items": len(rows["rl"]),
+              "compare": {"rl_vs_sft": paired(folder / "eval_sft", folder / "eval_rl", tasks=tasks),
+                          "sft_vs_majority": paired(folder / "eval_majority", folder / "eval_sft", tasks=tasks),
+                          "rl_vs_majority": paired(folder / "eval_majority", folder / "eval_rl", tasks=tasks)}}
+    (folder / "summary.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+    main = out / "summary.json"
+    if main.is_file():
+        summary = json.loads(main.read_text())
+        summary.setdefault("heldout_draws", {})[str(draw_seed)] = result
+        main.write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    return result
+
+
 def run_probe(out: Path, model: Path, corpus: Path, *, prompts_per_task: int, threads: int, n: int = 8) -> dict[str, Any]:
     """``onethinker probe`` of ``model`` on ``prompts_per_task`` RL prompts of each task key (n samples at
     temperature 1.0); written to OUT/probe/probe.json."""

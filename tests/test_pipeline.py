@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -82,6 +83,23 @@ def test_small_demo_writes_summary_report_and_skips_finished_stages(tmp_path, ca
     assert os.path.getmtime(out / "rl" / "final" / "config.json") == stamp
     assert json.loads((out / "summary.json").read_text())["rl"] == summary["rl"]
     assert time.perf_counter() - t0 < 60
+
+    # a second held-out draw from another corpus seed: both checkpoints and the majority on new scenes
+    assert main(["demo", *_small(out, "--heldout-draw", "0")]) == 2  # the run's own seed: refused
+    assert "own corpus seed" in capsys.readouterr().err
+    assert main(["demo", *_small(out, "--heldout-draw", "5")]) == 0
+    assert "second held-out draw" in capsys.readouterr().err
+    draw = json.loads((out / "heldout-seed5" / "summary.json").read_text())
+    assert draw["seed"] == 5 and draw["items"] == 8
+    assert set(draw["compare"]) == {"rl_vs_sft", "sft_vs_majority", "rl_vs_majority"}
+    assert json.loads((out / "heldout-seed5" / "corpus" / "manifest.json").read_text())["records"] == {"sft": 0, "rl": 0, "heldout": 16}
+    assert json.loads((out / "summary.json").read_text())["heldout_draws"]["5"] == draw
+
+    def media(folder):
+        return {hashlib.sha1(p.read_bytes()).hexdigest() for p in folder.rglob("*") if p.suffix in (".png", ".jpg", ".mp4")}
+
+    new_media = media(out / "heldout-seed5" / "corpus")
+    assert new_media and not new_media & media(out / "corpus")  # scenes no stage of the run saw
 
 
 def test_small_ablation_runs_every_estimator_and_seed(tmp_path, capsys):

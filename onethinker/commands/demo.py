@@ -56,6 +56,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--probe-prompts", type=int, default=8, help="RL prompts per task key the probe samples (0: no probe)")
     p.add_argument("--sampled-limit", type=int, default=200,
                    help="held-out items of the RL keys answered by a sample at temperature 1.0, per checkpoint (0: none)")
+    p.add_argument("--heldout-draw", type=int, default=None, metavar="SEED",
+                   help="after a finished run: evaluate its SFT and RL checkpoints and the majority baseline on a second "
+                        "held-out set drawn the same way from corpus seed SEED (OUT/heldout-seedSEED/)")
     p.set_defaults(func=run_demo)
 
     a = sub.add_parser("ablate", help="advantage estimators side by side (same data, SFT start and steps; several seeds)")
@@ -98,8 +101,40 @@ def _print_table(summary: dict) -> None:
     console.print("* trained by RL; CIs: paired bootstrap over items", highlight=False)
 
 
+def _print_draw(result: dict) -> None:
+    from rich.table import Table
+
+    t = Table(title=f"second held-out draw (corpus seed {result['seed']}, {result['items']} items): B - A [95% CI]")
+    for col in ("pair", "pool", "items", "A acc", "B acc", "acc diff [95% CI]", "reward diff [95% CI]"):
+        t.add_column(col, justify="left" if col in ("pair", "pool") else "right")
+    for pair, c in result["compare"].items():
+        for pool in ("rl_tasks", "all"):
+            blk = c.get(pool)
+            if not blk:
+                continue
+            a, r = blk["accuracy"], blk["reward"]
+            t.add_row(pair.replace("_vs_", " vs "), "task keys RL trains" if pool == "rl_tasks" else "all keys", str(blk["n"]),
+                      f"{a['a']:.3f}", f"{a['b']:.3f}", f"{a['diff']:+.3f} [{a['ci95'][0]:+.3f}, {a['ci95'][1]:+.3f}]",
+                      f"{r['diff']:+.3f} [{r['ci95'][0]:+.3f}, {r['ci95'][1]:+.3f}]")
+    console.print(t)
+
+
 def run_demo(args: argparse.Namespace) -> int:
     from ..pipeline import run_demo as demo
+
+    if args.heldout_draw is not None:
+        from ..pipeline import run_heldout_draw
+
+        try:
+            result = run_heldout_draw(args.out, args.heldout_draw, plan=_plan(args), max_new_tokens=args.max_new_tokens,
+                                      eval_limit=args.eval_limit, workers=args.workers, threads=args.threads)
+        except (FileNotFoundError, ValueError) as e:
+            console.print(f"[red]error:[/red] {e}")
+            return 2
+        _print_draw(result)
+        console.print(f"written: {args.out}/heldout-seed{args.heldout_draw}/summary.json (and summary.json: heldout_draws)",
+                      highlight=False)
+        return 0
 
     summary = demo(args.out, plan=_plan(args), seed=args.seed, eval_limit=args.eval_limit, max_new_tokens=args.max_new_tokens,
                    sft_overrides=args.sft_set, rl_overrides=args.set, workers=args.workers, threads=args.threads,
