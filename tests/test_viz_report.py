@@ -19,7 +19,7 @@ import pytest
 from PIL import Image
 
 from onethinker.data.media import probe_video, sample_video, write_video
-from onethinker.data.synth import SynthConfig, synthesize
+from onethinker.synthetic.corpus import SynthConfig, synthesize
 from onethinker.evaluate import report, viz
 from onethinker.evaluate.runner import EvalConfig, evaluate
 from onethinker.generate.scripted import ScriptedGenerator

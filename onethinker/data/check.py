@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from ..response import extract_answer, has_valid_format, truth_answer
+from ..tasks.response import extract_answer, has_valid_format, truth_answer
 from ..tasks import DATA_TYPES, PROBLEM_TYPES, find_task
 from .chat import PLACEHOLDER, media_of
 from .media import MediaError, probe_video, resolve_media

@@ -79,7 +79,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from ..response import extract_answer
+from ..tasks.response import extract_answer
 from ..tasks import UnknownTaskError, get_task
 from .chat import PLACEHOLDER, RecordError, media_of, question_text
 from .media import MediaError, resolve_media

@@ -114,7 +114,7 @@ def score_item(family: str, task: Any, record: dict, pred: Any, truth: Any, ctx:
     if family == "multiple_choice":
         row["score"] = float(pred is not None and str(pred).strip().upper() == str(truth).strip().upper())
     elif family == "exact":
-        from ..rewards import score as reward_score
+        from ..reward import score as reward_score
 
         row["score"] = reward_score(f"<answer>{row['answer'] or ''}</answer>", record["solution"],
                                     record["problem_type"], record["data_type"]).accuracy if pred is not None else 0.0

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ..generate.base import GenerationRequest, Generator, SamplingConfig
-from ..response import extract_answer, extract_think, normalize
+from ..tasks.response import extract_answer, extract_think, normalize
 from ..tasks import get_task
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".ts"}

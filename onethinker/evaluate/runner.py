@@ -21,8 +21,8 @@ from typing import Any, Callable
 from ..data.chat import RecordError, media_of, record_messages
 from ..data.records import read_records
 from ..generate.base import GenerationRequest, Generator, SamplingConfig
-from ..response import extract_answer, normalize, truth_answer
-from ..rewards import score as reward_score
+from ..tasks.response import extract_answer, normalize, truth_answer
+from ..reward import score as reward_score
 from ..tasks import find_task
 from . import families as F
 from .store import ResultStore, item_key

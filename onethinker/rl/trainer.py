@@ -35,7 +35,7 @@ import torch
 
 from ..config import save_config
 from ..data.chat import record_messages
-from ..rewards import RewardScorer
+from ..reward import RewardScorer
 from ..tasks import task_key
 from .advantages import EMAStats, compute_advantages
 from .config import RLConfig

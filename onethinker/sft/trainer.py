@@ -282,8 +282,8 @@ def format_check(model: Any, processor: Any, records: list[dict], media_root: st
     with its scores goes to ``out_file`` (JSONL) when given."""
     from ..data.chat import record_messages
     from ..models.inputs import generate
-    from ..response import has_valid_format
-    from ..rewards import score
+    from ..tasks.response import has_valid_format
+    from ..reward import score
 
     rows = []
     for i in range(0, len(records), batch_size):

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Sequence
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..scorers import TextScorers
+    from ..reward.scorers import TextScorers
 
 #: The common instruction: reasoning in <think>, the answer in <answer>. Kept character for character
 #: as in the prompts OneThinker was trained with (the released model answers best to them).

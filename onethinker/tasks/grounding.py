@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-from ..geometry import box_iou, number_list, span_iou
+from .geometry import box_iou, number_list, span_iou
 from .base import Parsed, Task, check_box, check_span, clean_number, dumps, json_object, parse_json_object
 
 Span = tuple[float, float]

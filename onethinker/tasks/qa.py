@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ..geometry import as_number
+from .geometry import as_number
 from .base import Parsed, Task, clean_number, clip01
 
 _OPTION = re.compile(r"^\(?([A-Za-z])\)?(?:[.:)\]]|\s|$)")
@@ -141,7 +141,7 @@ class OCR(Task):
         return str(value)
 
     def accuracy(self, answer, truth, scorers):
-        from ..scorers import word_edit_distance
+        from ..reward.scorers import word_edit_distance
 
         ref, hyp = truth.split(), answer.split()
         wer = word_edit_distance(ref, hyp) / max(1, len(ref))

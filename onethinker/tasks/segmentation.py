@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..geometry import box_iou, is_json_number, number_list, point_list, point_set_similarity, time_similarity
+from .geometry import box_iou, is_json_number, number_list, point_list, point_set_similarity, time_similarity
 from .base import Parsed, Task, check_box, check_point, clean_number, dumps, json_object, parse_json_object
 
 
