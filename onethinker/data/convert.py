@@ -215,7 +215,7 @@ def prompt_text(record: dict, kinds: list[str] | None = None) -> str:
     task = get_task(record.get("problem_type"), record.get("data_type"))
     question = question_text(record)
     options = None
-    if task.key == "multiple choice":
+    if task.has_options:
         options = record.get("options")
         if not (isinstance(options, list) and options and all(isinstance(o, str) for o in options)):
             raise RecordError(f"options: multiple choice needs a non-empty list of strings, got {options!r}")

@@ -27,7 +27,7 @@ from .judge import JudgeConfig, JudgeItem, make_judge
 from .pool import OK, TIMEOUT, PoolStartError, TimedPool
 from ..tasks.response import extract_answer, has_valid_format, normalize, truth_answer
 from .scorers import TextScorers
-from ..tasks import TASKS, Task, find_task
+from ..tasks import TASKS, Task, find_task, split_by_data_type
 from ..tasks.base import clip01
 
 log = logging.getLogger(__name__)
@@ -108,6 +108,12 @@ class _Prepared:
 
 def _prepare(response: Any, ground_truth: Any, problem_type: Any, data_type: Any) -> _Prepared | None:
     """None when the response is not text (everything scores 0)."""
+    truth = truth_answer(ground_truth) if isinstance(ground_truth, str) else None
+    return _prepare_task(find_task(problem_type, data_type), problem_type, response, truth)
+
+
+def _prepare_task(task: Task | None, problem_type: Any, response: Any, truth: str | None) -> _Prepared | None:
+    """``_prepare`` once the task is resolved and the truth's answer text read."""
     if response is None:
         response = ""
     if not isinstance(response, str):
@@ -116,12 +122,12 @@ def _prepare(response: Any, ground_truth: Any, problem_type: Any, data_type: Any
     answer = extract_answer(text) or ""
     ptype = problem_type.lower() if isinstance(problem_type, str) else ""
     return _Prepared(
-        task=find_task(problem_type, data_type),
+        task=task,
         ptype=ptype,
         fmt=1.0 if has_valid_format(text) else 0.0,
         acc_text=answer if answer else text.strip(),
         answer=answer,
-        truth=truth_answer(ground_truth) if isinstance(ground_truth, str) else None,
+        truth=truth,
     )
 
 
@@ -139,8 +145,9 @@ def _structure(p: _Prepared) -> float:
     if p.fmt == 0.0:
         return 0.0
     if p.task is None:
-        # unknown problem types get the unstructured 0.5; segmentation with another data_type gets 0
-        return 0.0 if p.ptype == "segmentation" else 0.5
+        # unknown problem types get the unstructured 0.5; a type split by data type (segmentation) with
+        # another data_type gets 0
+        return 0.0 if split_by_data_type(p.ptype) else 0.5
     try:
         return float(p.task.structure(p.answer, p.truth))
     except Exception:
@@ -155,6 +162,13 @@ def _combine(fmt: float, accuracy: float, structure: float, format_weight: float
 _REFERENCE_SCORERS: TextScorers | None = None
 
 
+def _reference_scorers() -> TextScorers:
+    global _REFERENCE_SCORERS
+    if _REFERENCE_SCORERS is None:
+        _REFERENCE_SCORERS = TextScorers.reference()
+    return _REFERENCE_SCORERS
+
+
 def score(
     response: str,
     ground_truth: str,
@@ -164,17 +178,35 @@ def score(
     format_weight: float = DEFAULT_FORMAT_WEIGHT,
 ) -> RewardResult:
     """Score one rollout (rule-based accuracy; open-ended uses ROUGE)."""
-    global _REFERENCE_SCORERS
-    if _REFERENCE_SCORERS is None:
-        _REFERENCE_SCORERS = TextScorers.reference()
+    scorers = _reference_scorers()
     try:
-        p = _prepare(response, ground_truth, problem_type, data_type)
-        if p is None:
-            return ZERO
-        acc = _accuracy(p.task, p.acc_text, p.truth, _REFERENCE_SCORERS)
-        return _combine(p.fmt, acc, _structure(p), format_weight)
+        return _score_prepared(_prepare(response, ground_truth, problem_type, data_type), scorers, format_weight)
     except Exception:  # defence in depth: model output never makes scoring raise
         return ZERO
+
+
+def score_task(task: Task, response: Any, truth: str | None, *, format_weight: float = DEFAULT_FORMAT_WEIGHT
+               ) -> RewardResult:
+    """The typed core of ``score``: the task already resolved and ``truth`` the ground truth's answer
+    text (``truth_answer(ground_truth)``; None when the ground truth is not text). Same result as
+    ``score`` for the record the task was resolved from."""
+    scorers = _reference_scorers()
+    try:
+        return _score_prepared(_prepare_task(task, task.problem_type, response, truth), scorers, format_weight)
+    except Exception:  # defence in depth: model output never makes scoring raise
+        return ZERO
+
+
+def answer_accuracy(task: Task, answer: str, truth: str | None) -> float:
+    """The reward's accuracy part for an answer already taken out of its block (the reference scorers)."""
+    return _accuracy(task, answer, truth, _reference_scorers())
+
+
+def _score_prepared(p: _Prepared | None, scorers: TextScorers, format_weight: float) -> RewardResult:
+    if p is None:
+        return ZERO
+    acc = _accuracy(p.task, p.acc_text, p.truth, scorers)
+    return _combine(p.fmt, acc, _structure(p), format_weight)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -202,7 +234,7 @@ class _ItemScorer:
             structure = _structure(p)
             if p.task is None or p.truth is None:
                 return (p.fmt, 0.0, structure, 0, None)
-            if judge_open and p.task.key == "open-ended":
+            if judge_open and p.task.judged:
                 return (p.fmt, None, structure, 0, (p.answer, p.truth))
             key = (p.task.key, p.acc_text, p.truth)
             acc = self.memo.get(key)

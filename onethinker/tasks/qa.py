@@ -22,6 +22,8 @@ def _number(text: str) -> float | None:
 
 class MultipleChoice(Task):
     key = problem_type = "multiple choice"
+    metric = "multiple_choice"
+    has_options = True
     data_types = ("image", "video", "video-image")
     expensive = True  # mathruler falls back to sympy for letters that differ (milliseconds each)
     instruction = (
@@ -46,6 +48,7 @@ class MultipleChoice(Task):
 
 class Numerical(Task):
     key = problem_type = "numerical"
+    metric = "exact"
     data_types = ("image", "video", "video-image")
     instruction = (
         "Please provide only the numerical value within the <answer>...</answer> tags.\n"
@@ -83,6 +86,7 @@ def mra_float32(pred: float, target: float) -> float:
 
 class Regression(Task):
     key = problem_type = "regression"
+    metric = "regression"
     data_types = ("image", "video", "video-image")
     instruction = (
         "Please provide only the numerical value within the <answer>...</answer> tags.\n"
@@ -105,6 +109,7 @@ class Regression(Task):
 
 class Math(Task):
     key = problem_type = "math"
+    metric = "exact"
     data_types = ("image", "video", "video-image")
     expensive = True  # symbolic parsing and verification (milliseconds, occasionally seconds)
     instruction = (
@@ -128,6 +133,7 @@ class Math(Task):
 
 class OCR(Task):
     key = problem_type = "OCR"
+    metric = "ocr"
     data_types = ("image", "video", "video-image")
     instruction = (
         "Please provide only the transcribed text within the <answer>...</answer> tags.\n"
@@ -150,6 +156,8 @@ class OCR(Task):
 
 class OpenEnded(Task):
     key = problem_type = "open-ended"
+    metric = "captioning"
+    judged = True  # RL can send its accuracy to a model judge (POLAR)
     data_types = ("image", "video", "video-image")
     instruction = (
         "Please provide only your text answer within the <answer>...</answer> tags.\n"

@@ -30,6 +30,7 @@ _INSTRUCTION_TAIL = (
 class _Segmentation(Task):
     problem_type = "segmentation"
     structured = True
+    mask_truth = True
     video: bool = False
 
     def parse(self, answer: str) -> Parsed:
@@ -111,6 +112,8 @@ class _Segmentation(Task):
 
 class ImageSegmentation(_Segmentation):
     key = "segmentation/image"
+    metric = "referring_segmentation"
+    picture = "mask"
     data_types = ("image",)
     video = False
     instruction = (
@@ -126,6 +129,8 @@ class ImageSegmentation(_Segmentation):
 
 class VideoSegmentation(_Segmentation):
     key = "segmentation/video"
+    metric = "vos"
+    picture = "mask"
     data_types = ("video",)
     video = True
     instruction = (
