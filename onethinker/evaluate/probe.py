@@ -75,20 +75,7 @@ __all__ = [
 #: "text"      - a transcription, graded accuracy (1 - WER): pass@k = mean best accuracy, maj@k;
 #: "free text" - a sentence, graded accuracy (ROUGE): pass@k = mean best accuracy, no maj@k;
 #: "continuous"- numbers, spans, boxes, points, graded accuracy: pass@k = mean best accuracy, no maj@k.
-ANSWER_FORMS: dict[str, str] = {
-    "multiple choice": "discrete",
-    "numerical": "discrete",
-    "math": "discrete",
-    "OCR": "text",
-    "open-ended": "free text",
-    "regression": "continuous",
-    "temporal grounding": "continuous",
-    "spatial grounding": "continuous",
-    "spatial-temporal grounding": "continuous",
-    "tracking": "continuous",
-    "segmentation/image": "continuous",
-    "segmentation/video": "continuous",
-}
+ANSWER_FORMS: dict[str, str] = {t.key: t.answer_form for t in TASKS.values()}  # declared by each task
 VOTABLE = ("discrete", "text")
 SAME_REWARD_TOL = 1e-9
 

@@ -35,6 +35,7 @@ import torch
 
 from ..config import save_config
 from ..data.chat import record_messages
+from ..models.freezing import freeze_vision
 from ..models.sampling import SamplingEngine
 from ..reward import RewardScorer
 from ..tasks import task_key
@@ -194,12 +195,8 @@ class RLTrainer:
         from ..models import load
 
         self.model, self.processor = load(path, dtype=self.cfg.model.dtype, device=self.cfg.model.device)
-        visual = getattr(getattr(self.model, "model", self.model), "visual", None)
-        if visual is not None:
-            for name, p in visual.named_parameters():
-                is_projector = "merger" in name
-                if (is_projector and self.cfg.model.freeze_projector) or (not is_projector and self.cfg.model.freeze_vision_tower):
-                    p.requires_grad_(False)
+        freeze_vision(self.model, vision_tower=self.cfg.model.freeze_vision_tower,
+                      projector=self.cfg.model.freeze_projector, strict=False, unfreeze=False)
         if self.cfg.model.gradient_checkpointing:
             self.model.gradient_checkpointing_enable()
         self.model.eval()  # no dropout: old and new log-probabilities come from the same function

@@ -79,6 +79,9 @@ class Task:
     picture: ClassVar[str | None] = None
     #: the accuracy of this task can go to a model judge in batches (RewardConfig.judge)
     judged: ClassVar[bool] = False
+    #: how the pre-RL probe counts its answers (onethinker.evaluate.probe.ANSWER_FORMS): "discrete",
+    #: "text", "free text" or "continuous"
+    answer_form: ClassVar[str] = "continuous"
     #: the question comes with options (the record's ``options`` list), shown in the prompt and checked
     has_options: ClassVar[bool] = False
     #: the ground truth includes masks (``segmentation_output``); an answer is a prompt for a segmenter

@@ -22,6 +22,7 @@ def _number(text: str) -> float | None:
 
 class MultipleChoice(Task):
     key = problem_type = "multiple choice"
+    answer_form = "discrete"
     metric = "multiple_choice"
     has_options = True
     data_types = ("image", "video", "video-image")
@@ -48,6 +49,7 @@ class MultipleChoice(Task):
 
 class Numerical(Task):
     key = problem_type = "numerical"
+    answer_form = "discrete"
     metric = "exact"
     data_types = ("image", "video", "video-image")
     instruction = (
@@ -109,6 +111,7 @@ class Regression(Task):
 
 class Math(Task):
     key = problem_type = "math"
+    answer_form = "discrete"
     metric = "exact"
     data_types = ("image", "video", "video-image")
     expensive = True  # symbolic parsing and verification (milliseconds, occasionally seconds)
@@ -133,6 +136,7 @@ class Math(Task):
 
 class OCR(Task):
     key = problem_type = "OCR"
+    answer_form = "text"
     metric = "ocr"
     data_types = ("image", "video", "video-image")
     instruction = (
@@ -156,6 +160,7 @@ class OCR(Task):
 
 class OpenEnded(Task):
     key = problem_type = "open-ended"
+    answer_form = "free text"
     metric = "captioning"
     judged = True  # RL can send its accuracy to a model judge (POLAR)
     data_types = ("image", "video", "video-image")
