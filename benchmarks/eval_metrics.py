@@ -29,7 +29,7 @@ import warnings
 import numpy as np
 
 from onethinker.evaluate import metrics
-from onethinker.geometry import box_iou
+from onethinker.tasks.geometry import box_iou
 
 
 # --------------------------------------------------------------------------------------------

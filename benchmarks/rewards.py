@@ -20,7 +20,7 @@ import sys
 import time
 
 from onethinker.rewards import RewardConfig, RewardScorer, score
-from onethinker.simulate import rollouts
+from onethinker.synthetic.rollouts import rollouts
 
 
 def main(argv: list[str] | None = None) -> int:

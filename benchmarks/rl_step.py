@@ -4,7 +4,7 @@
                                  [--threads 2] [--lr 5e-5] [--seed 0] [--free-length] [--work-dir DIR]
 
 Both engines train the tiny Qwen3-VL (random weights, ``onethinker.models.build_tiny``) on the image
-records of a small synthetic corpus (``onethinker.data.synth``, no videos), in this process, one after
+records of a small synthetic corpus (``onethinker.synthetic.corpus``, no videos), in this process, one after
 the other, on the CPU in float32 with ``--threads`` torch threads. One RL step = ``--prompts`` prompts x
 ``--n`` rollouts at temperature 1.0, rewards, one policy update over all of them (one optimizer step,
 one forward/backward pass over the whole batch). Configured alike on both sides:
@@ -82,7 +82,7 @@ class EngineResult:
 # --------------------------------------------------------------------------------------------
 def prepare(work: Path, n_records: int, seed: int) -> tuple[Path, Path]:
     """(corpus folder, model folder): an image-only synthetic corpus and the random tiny model."""
-    from onethinker.data.synth import SynthConfig, synthesize
+    from onethinker.synthetic.corpus import SynthConfig, synthesize
     from onethinker.models.tiny import build_tiny
 
     corpus, model = work / "corpus", work / "model"

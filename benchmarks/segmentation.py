@@ -2,7 +2,7 @@
 
     python benchmarks/segmentation.py [--items 40] [--seed 2] [--video-share 0.5] [--workers 2] [--out DIR]
 
-Writes a synthetic held-out pool of segmentation items only (``onethinker.data.synth``: images and mp4
+Writes a synthetic held-out pool of segmentation items only (``onethinker.synthetic.corpus``: images and mp4
 videos with exact masks), then, for each item, gives the segmenter the item's own true prompt (box, 3
 positive and 3 negative points, key time for video) and scores its masks against the true ones with the
 evaluation's metrics: cIoU and gIoU for images (``metrics.referring_segmentation``), J, F and J&F for
@@ -25,9 +25,9 @@ import numpy as np
 from pycocotools import mask as mask_utils
 
 from onethinker.data.media import load_image, sample_video
-from onethinker.data.synth import SynthConfig, synthesize
+from onethinker.synthetic.corpus import SynthConfig, synthesize
 from onethinker.evaluate import metrics
-from onethinker.response import extract_answer
+from onethinker.tasks.response import extract_answer
 from onethinker.segment import build_segmenter
 from onethinker.tasks import get_task
 

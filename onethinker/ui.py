@@ -28,7 +28,7 @@ def progress(transient: bool = False) -> Progress:
 
 def results_table(results: Iterable, keys: Iterable[str], title: str = "") -> Table:
     """Count and mean reward parts per task key, and over all items."""
-    from .rewards import mean_by
+    from .reward import mean_by
 
     results, keys = list(results), list(keys)
     by_key = mean_by(results, keys)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from onethinker.data.synth import SynthConfig, synthesize
+from onethinker.synthetic.corpus import SynthConfig, synthesize
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,7 @@ import random
 import pytest
 
 from onethinker.rewards import RewardConfig, RewardResult, RewardScorer, score, score_batch
-from onethinker.simulate import rollouts
+from onethinker.synthetic.rollouts import rollouts
 
 ITEMS = rollouts(48, 5, seed=3)  # every task key, every kind of response
 

@@ -12,7 +12,7 @@ from onethinker.data.convert import (
     DEFAULT_VIDEO_OPTIONS, ConvertError, convert_file, llamafactory_entry, prompt_text, to_llamafactory, to_verl,
 )
 from onethinker.data.records import read_records, write_records
-from onethinker.data.synth import SynthConfig, synthesize
+from onethinker.synthetic.corpus import SynthConfig, synthesize
 from onethinker.tasks import TASKS, get_task
 
 RL_FILE, EVAL_FILE = "onethinker_rl_train.json", "eval_synthetic.json"

@@ -148,7 +148,7 @@ def test_bad_benchmark_files_are_clear_errors(bench, corpus, tmp_path):
 
 
 def test_family_override_anet_rtl(tmp_path):
-    from onethinker.data.synth import SynthConfig, synthesize
+    from onethinker.synthetic.corpus import SynthConfig, synthesize
 
     synthesize(SynthConfig(n=12, seed=4, tasks=["temporal grounding"], held_out=0.5, workers=1), tmp_path / "c")
     tg = tmp_path / "anet.json"

@@ -669,7 +669,7 @@ def judge_reply(data, n: int) -> bytes:
 
 
 def judge_door(data, server) -> None:
-    from onethinker.judges import JudgeConfig, JudgeItem, PolarJudge
+    from onethinker.reward.judge import JudgeConfig, JudgeItem, PolarJudge
 
     n = data.draw(st.integers(1, 4), label="items")
     server.reply = judge_reply(data, n)
@@ -712,7 +712,7 @@ def test_judge_replies_deep(data, judge_server):
     (b"", "RemoteDisconnected"),
 ])
 def test_judge_malformed_replies_fall_back_and_are_counted(judge_server, reply, error):
-    from onethinker.judges import JudgeConfig, JudgeItem, PolarJudge
+    from onethinker.reward.judge import JudgeConfig, JudgeItem, PolarJudge
 
     judge_server.reply = reply
     cfg = JudgeConfig(backend="polar", url=judge_server.url, retries=1, backoff_s=0.0, timeout_s=2.0)
@@ -724,7 +724,7 @@ def test_judge_malformed_replies_fall_back_and_are_counted(judge_server, reply, 
 
 def test_judge_server_that_never_answers_falls_back(tmp_path):
     """A server that accepts the connection and says nothing: the timeout, then ROUGE (counted)."""
-    from onethinker.judges import JudgeConfig, JudgeItem, PolarJudge
+    from onethinker.reward.judge import JudgeConfig, JudgeItem, PolarJudge
 
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from onethinker.geometry import (
+from onethinker.tasks.geometry import (
     as_number, box_iou, box_iou_np, is_json_number, normalized_to_pixels, number_list, pixels_to_normalized,
     point_set_similarity, span_iou, span_iou_np,
 )

@@ -8,9 +8,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 import pytest
 
-from onethinker.judges import JudgeConfig, JudgeItem, PolarJudge, normalize_groups, polar_text
+from onethinker.reward.judge import JudgeConfig, JudgeItem, PolarJudge, normalize_groups, polar_text
 from onethinker.rewards import RewardConfig, RewardScorer
-from onethinker.scorers import TextScorers
+from onethinker.reward.scorers import TextScorers
 
 
 def _output_of(text: str) -> str:

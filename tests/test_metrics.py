@@ -517,7 +517,7 @@ def test_referring_expression_metric_is_acc_at_05_and_old_files_still_read(tmp_p
     the mangled key read back, in reports and summaries, under the new one."""
     import json
 
-    from onethinker.evaluate import report
+    from onethinker.report import evaluation as report
     from onethinker.evaluate.runner import write_summary
 
     assert set(rec([[0, 0, 10, 10]], [[0, 0, 10, 10]])) == {"Acc@0.5", "mIoU"}

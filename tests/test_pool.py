@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from onethinker.pool import ERROR, OK, TIMEOUT, PoolStartError, TimedPool
+from onethinker.reward.pool import ERROR, OK, TIMEOUT, PoolStartError, TimedPool
 
 
 @pytest.fixture

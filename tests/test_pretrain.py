@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from onethinker.data.scenes import COLOURS, SHAPES, Scene, SceneObject
+from onethinker.synthetic.scenes import COLOURS, SHAPES, Scene, SceneObject
 from onethinker.models.pretrain import PretrainConfig, describe, patch_labels, pretrain, scene_stream
 
 

@@ -29,7 +29,7 @@ from onethinker.evaluate.probe import (
     probe,
 )
 from onethinker.generate.base import Generator
-from onethinker.response import truth_answer
+from onethinker.tasks.response import truth_answer
 from onethinker.rewards import RewardConfig, score
 from onethinker.tasks import TASKS, find_task, task_key
 
@@ -112,7 +112,7 @@ def test_vectorised_baseline_reward_equals_the_reward(corpus):
 
 
 def test_majority_baseline_takes_seconds_for_2000_continuous_records(corpus):
-    from onethinker.simulate import perturb
+    from onethinker.synthetic.rollouts import perturb
 
     recs = [r for r in read_records(corpus / "onethinker_rl_train.json") if r["problem_type"] in ("tracking", "segmentation")]
     rng = random.Random(0)

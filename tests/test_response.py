@@ -5,7 +5,7 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from onethinker.response import extract_answer, extract_think, has_valid_format, normalize, truth_answer
+from onethinker.tasks.response import extract_answer, extract_think, has_valid_format, normalize, truth_answer
 
 SPEC_NORMALIZE = re.compile(r"\s*(<|>|/)\s*")
 SPEC_FORMAT = re.compile(r"\A\s*<think>.*?</think>\s*<answer>.*?</answer>\s*\Z", re.DOTALL)

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from mathruler.grader import grade_answer
 from rouge_score import rouge_scorer
 
-from onethinker.scorers import FastRouge, TextScorers, word_edit_distance
+from onethinker.reward.scorers import FastRouge, TextScorers, word_edit_distance
 
 WORDS = st.sampled_from(
     ["the", "cat", "cats", "running", "runs", "ran", "a", "red", "circle", "moves", "generously", "42",

@@ -21,9 +21,9 @@ import pytest
 from pycocotools import mask as mask_utils
 
 from onethinker.data.media import load_image, sample_video
-from onethinker.data.scenes import Scene, SceneObject, make_background
-from onethinker.data.synth import SynthConfig, plan, synth_scene, synthesize
-from onethinker.response import extract_answer
+from onethinker.synthetic.scenes import Scene, SceneObject, make_background
+from onethinker.synthetic.corpus import SynthConfig, plan, synth_scene, synthesize
+from onethinker.tasks.response import extract_answer
 from onethinker.segment import build_segmenter, key_frame_index, prompt_to_pixels
 from onethinker.segment.grabcut import GrabCutSegmenter
 from onethinker.tasks import SegmentationPrompt, get_task
@@ -221,7 +221,7 @@ def test_grabcut_video_leaves_no_ghost_after_the_object_vanishes():
     times = np.arange(scene.n_frames) / scene.fps
     truth = np.stack([scene.render(i)[1][0] for i in range(scene.n_frames)])
     key = 2
-    from onethinker.data.scenes import mask_box, prompt_points, to_thousand_box, to_thousand_point
+    from onethinker.synthetic.scenes import mask_box, prompt_points, to_thousand_box, to_thousand_point
 
     box = mask_box(truth[key])
     pos, neg = prompt_points(truth[key], box)

@@ -427,7 +427,7 @@ def test_lora_with_gradient_checkpointing_saves_a_loadable_adapter(corpus, tiny_
 
 @pytest.mark.slow
 def test_demo_recipe_learns_the_answer_format(tmp_path):
-    from onethinker.data.synth import SynthConfig, synthesize
+    from onethinker.synthetic.corpus import SynthConfig, synthesize
 
     synthesize(SynthConfig(n=600, seed=0, workers=2), tmp_path / "corpus")
     build_tiny(tmp_path / "tiny", corpus_dir=tmp_path / "corpus", seed=0)

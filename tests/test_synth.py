@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from onethinker.data.records import read_records
-from onethinker.data.synth import SynthConfig, plan, synthesize
-from onethinker.response import extract_answer, has_valid_format
+from onethinker.synthetic.corpus import SynthConfig, plan, synthesize
+from onethinker.tasks.response import extract_answer, has_valid_format
 from onethinker.rewards import score
 from onethinker.tasks import get_task
 
@@ -89,7 +89,7 @@ def test_pool_sizes_and_tasks(tmp_path):
 def test_boxes_land_on_the_named_object(corpus):
     """Coordinates use the 0..1000 frame: the box of 'the red circle' holds red pixels, in images and videos."""
     from onethinker.data.media import sample_video
-    from onethinker.data.scenes import COLOURS
+    from onethinker.synthetic.scenes import COLOURS
 
     checked = 0
     for r in _load(corpus, "onethinker_rl_train.json"):

@@ -5,7 +5,7 @@ import random
 import pytest
 
 from onethinker.rewards import score
-from onethinker.simulate import sample_truth
+from onethinker.synthetic.rollouts import sample_truth
 from onethinker.tasks import PROBLEM_TYPES, QUESTION_TEMPLATE, TASKS, UnknownTaskError, find_task, get_task, task_key
 
 

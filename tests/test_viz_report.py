@@ -1,4 +1,4 @@
-"""Pictures of evaluation results (onethinker.evaluate.viz) and the HTML report (onethinker.evaluate.report).
+"""Pictures of evaluation results (onethinker.report) and the HTML report (onethinker.report.evaluation).
 
 One small synthetic corpus is evaluated with the scripted model as two benchmarks (image items and
 video items); the tests draw its rows, check the drawn colours where the boxes are, decode every file
@@ -19,8 +19,9 @@ import pytest
 from PIL import Image
 
 from onethinker.data.media import probe_video, sample_video, write_video
-from onethinker.data.synth import SynthConfig, synthesize
-from onethinker.evaluate import report, viz
+from onethinker.synthetic.corpus import SynthConfig, synthesize
+from onethinker import report as viz
+from onethinker.report import evaluation as report
 from onethinker.evaluate.runner import EvalConfig, evaluate
 from onethinker.generate.scripted import ScriptedGenerator
 

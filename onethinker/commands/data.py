@@ -126,7 +126,7 @@ def _summary_table(reports: list) -> Table:
 
 
 def run_synth(args: argparse.Namespace) -> int:
-    from ..data.synth import SynthConfig, synthesize
+    from ..synthetic.corpus import SynthConfig, synthesize
 
     try:
         cfg = SynthConfig(

@@ -167,7 +167,7 @@ def run_eval(args: argparse.Namespace) -> int:
                 console.print(f"[red]error:[/red] {escape(str(e))}", highlight=False)
                 return 1
     if len(args.bench) > 1:  # one summary and report over all files
-        from ..evaluate.report import write_report
+        from ..report.evaluation import write_report
         from ..evaluate.runner import write_summary
 
         write_summary(Path(args.out), [r.metrics for r in results])
@@ -279,7 +279,7 @@ def run_infer(args: argparse.Namespace) -> int:
 
 
 def run_viz(args: argparse.Namespace) -> int:
-    from ..evaluate.viz import visualize
+    from ..report.gallery import visualize
 
     try:
         paths = visualize(args.results, args.out, media_root=args.media_root, n=args.n, select=args.select,

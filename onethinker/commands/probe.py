@@ -115,7 +115,7 @@ def probe_tables(result: dict, title: str = "") -> list:
 
 def run_probe(args: argparse.Namespace) -> int:
     from ..evaluate.probe import ProbeConfig, ProbeDataError, config_dict, load_records, probe, token_counter, write_items
-    from ..rewards import RewardConfig
+    from ..reward import RewardConfig
 
     try:
         config = ProbeConfig(n=args.n, temperature=args.temperature, top_p=args.top_p, max_new_tokens=args.max_new_tokens,

@@ -11,7 +11,7 @@ from typing import Any, BinaryIO, Iterator
 from rich.markup import escape
 
 from ..config import ConfigError, load_config
-from ..rewards import ITEM_FIELDS, RewardConfig, RewardResult, RewardScorer
+from ..reward import ITEM_FIELDS, RewardConfig, RewardResult, RewardScorer
 from ..tasks import task_key
 from ..ui import console, progress, results_table
 

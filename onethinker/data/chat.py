@@ -115,7 +115,7 @@ def user_message(
     text = question_text(record)
     if instruction:
         task = get_task(record.get("problem_type"), record.get("data_type"))
-        options = record.get("options") if task.key == "multiple choice" else None
+        options = record.get("options") if task.has_options else None
         if options is not None and not (isinstance(options, list) and all(isinstance(o, str) for o in options)):
             raise RecordError(f"options: expected a list of strings, got {type(options).__name__}"
                               + (" holding other values" if isinstance(options, list) else ""))

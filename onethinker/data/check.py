@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from ..response import extract_answer, has_valid_format, truth_answer
-from ..tasks import DATA_TYPES, PROBLEM_TYPES, find_task
+from ..tasks.response import extract_answer, has_valid_format, truth_answer
+from ..tasks import DATA_TYPES, PROBLEM_TYPES, find_task, split_by_data_type
 from .chat import PLACEHOLDER, media_of
 from .media import MediaError, probe_video, resolve_media
 from .records import EVAL, RL, SFT, RecordFileError, kind_of, scan_records
@@ -138,8 +138,8 @@ def check_record(rec: Any, index: int, ctx: _Context, report: CheckReport) -> No
         if isinstance(ptype, str):
             task = find_task(ptype, dtype)
             if task is None:
-                if ptype.lower() == "segmentation":
-                    add("data_type", f"segmentation needs data_type image or video, got {dtype!r}")
+                if split_by_data_type(ptype):
+                    add("data_type", f"{ptype.lower()} needs data_type image or video, got {dtype!r}")
                 else:
                     add("problem_type", f"unknown value {ptype!r}; expected one of {', '.join(PROBLEM_TYPES)}")
             elif isinstance(dtype, str) and dtype in allowed and dtype not in task.data_types:
@@ -162,7 +162,7 @@ def check_record(rec: Any, index: int, ctx: _Context, report: CheckReport) -> No
             value = parsed.value
             for msg in task.check_value(value):
                 add(truth_field, msg)
-    if task is not None and task.key == "multiple choice" and kind != SFT:
+    if task is not None and task.has_options and kind != SFT:
         _check_options(rec, value, add)
 
     # -- media --------------------------------------------------------------------------------
@@ -214,8 +214,8 @@ def check_record(rec: Any, index: int, ctx: _Context, report: CheckReport) -> No
             add(truth_field, f"refers to {longest:g} s but the video lasts {durations[0]:.2f} s")
 
     # -- segmentation masks (evaluation records) ----------------------------------------------
-    if kind == EVAL and task is not None and task.problem_type == "segmentation":
-        _check_segmentation(rec, task.key == "segmentation/video", add)
+    if kind == EVAL and task is not None and task.mask_truth:
+        _check_segmentation(rec, "video" in task.data_types, add)
 
 
 def _list_problem(value: Any) -> str:

@@ -79,7 +79,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from ..response import extract_answer
+from ..tasks.response import extract_answer
 from ..tasks import UnknownTaskError, get_task
 from .chat import PLACEHOLDER, RecordError, media_of, question_text
 from .media import MediaError, resolve_media
@@ -215,7 +215,7 @@ def prompt_text(record: dict, kinds: list[str] | None = None) -> str:
     task = get_task(record.get("problem_type"), record.get("data_type"))
     question = question_text(record)
     options = None
-    if task.key == "multiple choice":
+    if task.has_options:
         options = record.get("options")
         if not (isinstance(options, list) and options and all(isinstance(o, str) for o in options)):
             raise RecordError(f"options: multiple choice needs a non-empty list of strings, got {options!r}")

@@ -41,9 +41,9 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from ..data.records import EVAL, kind_of
-from ..geometry import REWARD_MIN_UNION, as_number, box_iou_np, is_json_number, number_list, point_list, span_iou_np
-from ..response import truth_answer
-from ..rewards import DEFAULT_FORMAT_WEIGHT, RewardConfig, RewardScorer
+from ..tasks.geometry import REWARD_MIN_UNION, as_number, box_iou_np, is_json_number, number_list, point_list, span_iou_np
+from ..tasks.response import truth_answer
+from ..reward import DEFAULT_FORMAT_WEIGHT, RewardConfig, RewardScorer
 from ..tasks import TASKS, find_task, task_key
 from ..tasks.base import clean_number, dumps, json_object
 

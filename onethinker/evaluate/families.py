@@ -1,5 +1,9 @@
-"""Benchmark families: how one evaluation item is scored, and how a file's items aggregate into the
+"""Metric families: how one evaluation item is scored, and how a file's items aggregate into the
 benchmark's official metrics (spec/metrics.md, computed by onethinker.evaluate.metrics).
+
+A family is a record in ``FAMILIES`` (per-item ``score`` and corpus ``aggregate`` together, with the
+metric variant it reports), registered by name with ``@register``. A task declares its family
+(``Task.metric``); a benchmark can override it with another registered name (``EvalConfig.family``).
 
 Each family turns (record, model output) into a JSON row with what its metrics need (prediction and
 truth in comparable form, predicted masks as COCO RLE) and one per-item ``score`` in [0, 1] for
@@ -17,26 +21,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ..tasks.response import truth_answer
 from . import metrics as M
-
-# problem_type (+ data_type for segmentation) -> default family
-DEFAULT_FAMILY = {
-    "multiple choice": "multiple_choice",
-    "numerical": "exact",
-    "math": "exact",
-    "regression": "regression",
-    "OCR": "ocr",
-    "open-ended": "captioning",
-    "temporal grounding": "temporal_grounding",
-    "spatial grounding": "rec",
-    "spatial-temporal grounding": "stvg",
-    "tracking": "got10k",
-    "segmentation/image": "referring_segmentation",
-    "segmentation/video": "vos",
-}
-FAMILIES = ("multiple_choice", "exact", "regression", "ocr", "captioning", "temporal_grounding", "anet_rtl",
-            "rec", "stvg", "got10k", "referring_segmentation", "vos")
-
 
 @dataclass
 class ItemContext:
@@ -59,7 +45,7 @@ class ItemContext:
 # ---------------------------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------------------------
-def _rle_encode(mask: np.ndarray) -> dict:
+def rle_encode(mask: np.ndarray) -> dict:
     from pycocotools import mask as mask_utils
 
     rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
@@ -82,7 +68,7 @@ def _nan_box() -> list[float]:
     return [math.nan] * 4
 
 
-def _jsonable_value(value: Any) -> Any:
+def jsonable_value(value: Any) -> Any:
     """A parsed answer value as JSON: tuples to lists, int keys to strings, prompts to dicts."""
     from ..tasks import SegmentationPrompt
 
@@ -90,9 +76,9 @@ def _jsonable_value(value: Any) -> Any:
         return {"box": list(value.box), "positive": [list(p) for p in value.positive],
                 "negative": [list(p) for p in value.negative], "time": value.time}
     if isinstance(value, dict):
-        return {str(k): _jsonable_value(v) for k, v in value.items()}
+        return {str(k): jsonable_value(v) for k, v in value.items()}
     if isinstance(value, (tuple, list)):
-        return [_jsonable_value(v) for v in value]
+        return [jsonable_value(v) for v in value]
     return value
 
 
@@ -101,48 +87,6 @@ def _segmentation_prompt(value: dict) -> Any:
 
     return SegmentationPrompt(tuple(value["box"]), tuple(map(tuple, value["positive"])),
                               tuple(map(tuple, value["negative"])), value.get("time"))
-
-
-# ---------------------------------------------------------------------------------------------
-# per-item scoring
-# ---------------------------------------------------------------------------------------------
-def score_item(family: str, task: Any, record: dict, pred: Any, truth: Any, ctx: ItemContext, row: dict) -> None:
-    """Fill ``row`` (already holding pred / truth as parsed values or None) with what ``family``
-    needs: converted predictions, masks, and the per-item ``score``."""
-    row["pred"] = _jsonable_value(pred)
-    row["truth"] = _jsonable_value(truth)
-    if family == "multiple_choice":
-        row["score"] = float(pred is not None and str(pred).strip().upper() == str(truth).strip().upper())
-    elif family == "exact":
-        from ..rewards import score as reward_score
-
-        row["score"] = reward_score(f"<answer>{row['answer'] or ''}</answer>", record["solution"],
-                                    record["problem_type"], record["data_type"]).accuracy if pred is not None else 0.0
-    elif family == "regression":
-        row["score"] = float(M.mra(pred, truth)) if pred is not None else 0.0
-    elif family == "ocr":
-        row["score"] = max(0.0, 1.0 - M.wer([truth], [pred if pred is not None else ""]))
-    elif family == "captioning":
-        row["score"] = M.captioning([truth], [pred])["ROUGE-L"]
-    elif family in ("temporal_grounding", "anet_rtl"):
-        row["score"] = M.temporal_grounding([pred if pred is not None else [math.nan] * 2], [truth])["mIoU"]
-    elif family == "rec":
-        size = row["size"]
-        row["pred_px"] = _to_px(pred, size) if pred is not None else None
-        row["truth_px"] = _to_px(truth, size)
-        row["score"] = M.rec([row["pred_px"] or _nan_box()], [row["truth_px"]])["mIoU"]
-    elif family == "stvg":
-        item = _stvg_item(row)
-        row["score"] = M.stvg([item])["m_vIoU"]
-    elif family == "got10k":
-        seq = _got_sequence(row)
-        row["score"] = M.got10k([seq])["AO"] if len(seq[1]) > 1 else 0.0
-    elif family == "referring_segmentation":
-        _segment_image(record, pred, ctx, row)
-    elif family == "vos":
-        _segment_video(record, pred, ctx, row)
-    else:
-        raise ValueError(f"unknown family {family!r}")
 
 
 def _stvg_item(row: dict) -> M.STVGItem:
@@ -203,7 +147,7 @@ def _segment_image(record: dict, pred: Any, ctx: ItemContext, row: dict) -> None
 
         image = cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR)
     mask = ctx.segmenter.segment_image(image, pred)
-    row["pred_masks"] = {"0": _rle_encode(mask)}
+    row["pred_masks"] = {"0": rle_encode(mask)}
     g = rle_decode(truth_rle)
     row["score"] = M.referring_segmentation([mask], [g])["gIoU"]
 
@@ -231,7 +175,7 @@ def _segment_video(record: dict, pred: Any, ctx: ItemContext, row: dict) -> None
     pred_rles = {}
     for k in frames_keys:
         m = by_index.get(int(k))
-        pred_rles[k] = _rle_encode(m if m is not None else np.zeros((h, w), bool))
+        pred_rles[k] = rle_encode(m if m is not None else np.zeros((h, w), bool))
     row["pred_masks"] = pred_rles
     p = np.stack([rle_decode(pred_rles[k]) for k in frames_keys])
     g = np.stack([rle_decode(row["truth_masks"][k]) for k in frames_keys])
@@ -239,37 +183,221 @@ def _segment_video(record: dict, pred: Any, ctx: ItemContext, row: dict) -> None
 
 
 # ---------------------------------------------------------------------------------------------
-# aggregation
+# the registry
 # ---------------------------------------------------------------------------------------------
-def aggregate(family: str, rows: list[dict]) -> dict[str, float]:
-    """The family's official metrics over the rows (each row from ``score_item``)."""
-    preds = [r.get("pred") for r in rows]
-    truths = [r.get("truth") for r in rows]
-    if family == "multiple_choice":
-        return {"accuracy": M.multiple_choice([None if p is None else str(p) for p in preds], [str(t) for t in truths])}
-    if family == "exact":
+@dataclass(frozen=True)
+class Item:
+    """One item to score, resolved once by the runner: its task, record, parsed prediction (None when
+    the answer does not parse), parsed truth, and the truth's answer text (None: the record's solution
+    is not text)."""
+
+    task: Any
+    record: dict
+    pred: Any
+    truth: Any
+    ctx: ItemContext
+    truth_text: str | None = None
+
+
+class MetricFamily:
+    """Per-item scoring and corpus aggregation of one family of benchmarks (spec/metrics.md)."""
+
+    name: str = ""
+    #: key of the metric variant in ``metrics.METRIC_VARIANTS`` (default: the family's name)
+    variant_key: str | None = None
+    #: scoring reads the item's medium (its size for pixel boxes, its pixels for the segmenter)
+    reads_media: bool = False
+    #: scoring turns the predicted prompt into masks with the segmenter
+    uses_segmenter: bool = False
+
+    def extra_fields(self, record: dict) -> dict:
+        """Fields of the record the aggregate needs, copied into the row before scoring."""
+        return {}
+
+    def score(self, item: Item, row: dict) -> None:  # pragma: no cover - abstract
+        """Fill ``row`` with what ``aggregate`` needs and the per-item ``score`` in [0, 1]."""
+        raise NotImplementedError
+
+    def aggregate(self, rows: list[dict]) -> dict[str, float]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @property
+    def variant(self) -> str:
+        return M.METRIC_VARIANTS.get(self.variant_key or self.name, "")
+
+
+#: name -> family record
+FAMILIES: dict[str, MetricFamily] = {}
+
+
+def register(name: str) -> Callable[[type[MetricFamily]], type[MetricFamily]]:
+    """Class decorator: register one instance of the family under ``name``."""
+
+    def deco(cls: type[MetricFamily]) -> type[MetricFamily]:
+        if name in FAMILIES:
+            raise ValueError(f"metric family {name!r} is registered twice")
+        cls.name = name
+        FAMILIES[name] = cls()
+        return cls
+
+    return deco
+
+
+def get_family(name: str) -> MetricFamily:
+    family = FAMILIES.get(name)
+    if family is None:
+        raise ValueError(f"unknown family {name!r}; expected one of {', '.join(FAMILIES)}")
+    return family
+
+
+def _preds(rows: list[dict]) -> list[Any]:
+    return [r.get("pred") for r in rows]
+
+
+def _truths(rows: list[dict]) -> list[Any]:
+    return [r.get("truth") for r in rows]
+
+
+def _spans(rows: list[dict]) -> list[Any]:
+    return [p if p is not None else [math.nan] * 2 for p in _preds(rows)]
+
+
+@register("multiple_choice")
+class _MultipleChoice(MetricFamily):
+    def score(self, item: Item, row: dict) -> None:
+        pred, truth = item.pred, item.truth
+        row["score"] = float(pred is not None and str(pred).strip().upper() == str(truth).strip().upper())
+
+    def aggregate(self, rows: list[dict]) -> dict[str, float]:
+        return {"accuracy": M.multiple_choice([None if p is None else str(p) for p in _preds(rows)],
+                                              [str(t) for t in _truths(rows)])}
+
+
+@register("exact")
+class _Exact(MetricFamily):
+    """The reward's accuracy of the parsed answer (numerical, math): 0 or 1 per item."""
+
+    variant_key = "accuracy"
+
+    def score(self, item: Item, row: dict) -> None:
+        from ..reward.core import answer_accuracy
+
+        row["score"] = (answer_accuracy(item.task, row["answer"] or "", item.truth_text)
+                        if item.pred is not None else 0.0)
+
+    def aggregate(self, rows: list[dict]) -> dict[str, float]:
         return {"accuracy": M.accuracy([r.get("score", 0.0) for r in rows])}
-    if family == "regression":
-        return M.regression([math.nan if p is None else p for p in preds], truths)
-    if family == "ocr":
-        return {"WER": M.wer([str(t) for t in truths], [p if p is not None else "" for p in preds])}
-    if family == "captioning":
-        return M.captioning([str(t) for t in truths], preds)
-    if family == "temporal_grounding":
-        return M.temporal_grounding([p if p is not None else [math.nan] * 2 for p in preds], truths)
-    if family == "anet_rtl":
-        return M.anet_rtl([p if p is not None else [math.nan] * 2 for p in preds], truths, [r.get("video_id") for r in rows])
-    if family == "rec":
+
+
+@register("regression")
+class _Regression(MetricFamily):
+    variant_key = "mra"
+
+    def score(self, item: Item, row: dict) -> None:
+        row["score"] = float(M.mra(item.pred, item.truth)) if item.pred is not None else 0.0
+
+    def aggregate(self, rows: list[dict]) -> dict[str, float]:
+        return M.regression([math.nan if p is None else p for p in _preds(rows)], _truths(rows))
+
+
+@register("ocr")
+class _OCR(MetricFamily):
+    variant_key = "wer"
+
+    def score(self, item: Item, row: dict) -> None:
+        row["score"] = max(0.0, 1.0 - M.wer([item.truth], [item.pred if item.pred is not None else ""]))
+
+    def aggregate(self, rows: list[dict]) -> dict[str, float]:
+        return {"WER": M.wer([str(t) for t in _truths(rows)], [p if p is not None else "" for p in _preds(rows)])}
+
+
+@register("captioning")
+class _Captioning(MetricFamily):
+    def score(self, item: Item, row: dict) -> None:
+        row["score"] = M.captioning([item.truth], [item.pred])["ROUGE-L"]
+
+    def aggregate(self, rows: list[dict]) -> dict[str, float]:
+        return M.captioning([str(t) for t in _truths(rows)], _preds(rows))
+
+
+@register("temporal_grounding")
+class _TemporalGrounding(MetricFamily):
+    def score(self, item: Item, row: dict) -> None:
+        row["score"] = M.temporal_grounding([item.pred if item.pred is not None else [math.nan] * 2], [item.truth])["mIoU"]
+
+    def aggregate(self, rows: list[dict]) -> dict[str, float]:
+        return M.temporal_grounding(_spans(rows), _truths(rows))
+
+
+@register("anet_rtl")
+class _AnetRTL(_TemporalGrounding):
+    def extra_fields(self, record: dict) -> dict:
+        return {"video_id": record.get("video_id") or record.get("path")}
+
+    def aggregate(self, rows: list[dict]) -> dict[str, float]:
+        return M.anet_rtl(_spans(rows), _truths(rows), [r.get("video_id") for r in rows])
+
+
+@register("rec")
+class _REC(MetricFamily):
+    reads_media = True
+
+    def score(self, item: Item, row: dict) -> None:
+        size = row["size"]
+        row["pred_px"] = _to_px(item.pred, size) if item.pred is not None else None
+        row["truth_px"] = _to_px(item.truth, size)
+        row["score"] = M.rec([row["pred_px"] or _nan_box()], [row["truth_px"]])["mIoU"]
+
+    def aggregate(self, rows: list[dict]) -> dict[str, float]:
         return M.rec([r.get("pred_px") or _nan_box() for r in rows], [r["truth_px"] for r in rows])
-    if family == "stvg":
+
+
+@register("stvg")
+class _STVG(MetricFamily):
+    reads_media = True
+
+    def score(self, item: Item, row: dict) -> None:
+        row["score"] = M.stvg([_stvg_item(row)])["m_vIoU"]
+
+    def aggregate(self, rows: list[dict]) -> dict[str, float]:
         return M.stvg([_stvg_item(r) for r in rows])
-    if family == "got10k":
+
+
+@register("got10k")
+class _GOT10k(MetricFamily):
+    reads_media = True
+
+    def score(self, item: Item, row: dict) -> None:
+        seq = _got_sequence(row)
+        row["score"] = M.got10k([seq])["AO"] if len(seq[1]) > 1 else 0.0
+
+    def aggregate(self, rows: list[dict]) -> dict[str, float]:
         return M.got10k([_got_sequence(r) for r in rows])
-    if family == "referring_segmentation":
+
+
+@register("referring_segmentation")
+class _ReferringSegmentation(MetricFamily):
+    reads_media = True
+    uses_segmenter = True
+
+    def score(self, item: Item, row: dict) -> None:
+        _segment_image(item.record, item.pred, item.ctx, row)
+
+    def aggregate(self, rows: list[dict]) -> dict[str, float]:
         gts = [rle_decode(r["truth_masks"]["0"]) for r in rows]
         prs = [rle_decode(r["pred_masks"]["0"]) if r.get("pred_masks") else None for r in rows]
         return M.referring_segmentation(prs, gts)
-    if family == "vos":
+
+
+@register("vos")
+class _VOS(MetricFamily):
+    reads_media = True
+    uses_segmenter = True
+
+    def score(self, item: Item, row: dict) -> None:
+        _segment_video(item.record, item.pred, item.ctx, row)
+
+    def aggregate(self, rows: list[dict]) -> dict[str, float]:
         exprs = []
         for r in rows:
             keys = list(r["truth_masks"])
@@ -277,9 +405,29 @@ def aggregate(family: str, rows: list[dict]) -> dict[str, float]:
             p = np.stack([rle_decode(r["pred_masks"][k]) for k in keys]) if r.get("pred_masks") else None
             exprs.append((p, g))
         return M.vos(exprs)
-    raise ValueError(f"unknown family {family!r}")
+
+
+# ---------------------------------------------------------------------------------------------
+# entry points
+# ---------------------------------------------------------------------------------------------
+def score_item(family: str, task: Any, record: dict, pred: Any, truth: Any, ctx: ItemContext, row: dict, *,
+               truth_text: str | None = None) -> None:
+    """Fill ``row`` (already holding pred / truth as parsed values or None) with what ``family``
+    needs: converted predictions, masks, and the per-item ``score``. ``truth_text``: the ground truth's
+    answer text (default: read from the record's solution)."""
+    fam = get_family(family)
+    if truth_text is None:
+        solution = record.get("solution")
+        truth_text = truth_answer(solution) if isinstance(solution, str) else None
+    row["pred"] = jsonable_value(pred)
+    row["truth"] = jsonable_value(truth)
+    fam.score(Item(task, record, pred, truth, ctx, truth_text), row)
+
+
+def aggregate(family: str, rows: list[dict]) -> dict[str, float]:
+    """The family's official metrics over the rows (each row from ``score_item``)."""
+    return get_family(family).aggregate(rows)
 
 
 def variant(family: str) -> str:
-    key = {"exact": "accuracy", "ocr": "wer", "regression": "mra", "captioning": "captioning"}.get(family, family)
-    return M.METRIC_VARIANTS.get(key, "")
+    return get_family(family).variant

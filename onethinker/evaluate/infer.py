@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ..generate.base import GenerationRequest, Generator, SamplingConfig
-from ..response import extract_answer, extract_think, normalize
+from ..tasks.response import extract_answer, extract_think, normalize
 from ..tasks import get_task
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".ts"}
@@ -31,8 +31,8 @@ def infer_one(
     device: str = "cpu",
 ) -> dict[str, Any]:
     from ..data.chat import user_message
-    from ..evaluate.families import _jsonable_value, _rle_encode
-    from ..evaluate.runner import _media_facts
+    from .families import jsonable_value, rle_encode
+    from .runner import media_facts
 
     media = Path(media).resolve()
     if not media.is_file():
@@ -51,7 +51,7 @@ def infer_one(
         "media": str(media), "problem_type": task.problem_type, "data_type": data_type, "question": question,
         "output": output, "reasoning": extract_think(text), "answer_text": answer_text,
         "parsed": bool(parsed and parsed.ok), "parse_error": None if parsed is None else parsed.error,
-        "answer": _jsonable_value(parsed.value) if parsed is not None and parsed.ok else None, "files": [],
+        "answer": jsonable_value(parsed.value) if parsed is not None and parsed.ok else None, "files": [],
     }
     if parsed is None:
         result["parse_error"] = "no <answer>...</answer> block"
@@ -60,8 +60,8 @@ def infer_one(
     row: dict[str, Any] = {"bench": "infer", "problem_id": media.stem, "index": 0, "problem_type": task.problem_type,
                            "data_type": data_type, "task": task.key, "question": question, "options": options or [],
                            "media": [{"kind": data_type, "path": media.name}], "output": output, "answer": answer_text,
-                           "pred": result["answer"], "truth": None, "score": None, **_media_facts(record, media.parent, True)}
-    if result["parsed"] and task.problem_type == "segmentation":
+                           "pred": result["answer"], "truth": None, "score": None, **media_facts(record, media.parent, True)}
+    if result["parsed"] and task.mask_truth:  # the answer is a prompt: its masks are the picture
         from ..segment import build_segmenter
 
         seg = build_segmenter(segmenter, sam2_config=sam2_config, sam2_checkpoint=sam2_checkpoint, device=device)
@@ -71,18 +71,18 @@ def infer_one(
             from ..data.media import load_image
 
             mask = seg.segment_image(np.asarray(load_image(media)), parsed.value)
-            row["pred_masks"] = {"0": _rle_encode(mask)}
+            row["pred_masks"] = {"0": rle_encode(mask)}
         else:
             from ..data.media import probe_video, sample_video
 
             info = probe_video(media)
             clip = sample_video(media, fps=info.fps, max_frames=max(2, info.n_frames), min_frames=1)
             masks = seg.segment_video(clip.frames, clip.timestamps, parsed.value)
-            row["pred_masks"] = {str(int(i)): _rle_encode(m) for i, m in zip(clip.frame_indices, masks)}
+            row["pred_masks"] = {str(int(i)): rle_encode(m) for i, m in zip(clip.frame_indices, masks)}
         result["segmenter"] = seg.name
     (out / "answer.json").write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")
     result["files"].append(str(out / "answer.json"))
-    from .viz import render_item
+    from ..report.render import render_item
 
     for name, data in render_item(row, media.parent):
         (out / name).write_bytes(data)

@@ -43,7 +43,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from ..geometry import box_iou_np, span_iou_np
+from ..tasks.geometry import box_iou_np, span_iou_np
 
 __all__ = [
     "METRIC_VARIANTS",

@@ -49,8 +49,8 @@ from ..data.chat import RecordError, record_messages
 from ..data.media import MediaError
 from ..data.records import SFT, RecordFileError, kind_of, scan_records
 from ..generate.base import GenerationRequest, Generator, SamplingConfig
-from ..response import extract_answer, normalize, truth_answer
-from ..rewards import RewardConfig, RewardResult, RewardScorer
+from ..tasks.response import extract_answer, normalize, truth_answer
+from ..reward import RewardConfig, RewardResult, RewardScorer
 from ..tasks import TASKS, UnknownTaskError, find_task, task_key
 from ..tasks.base import json_object
 from .baseline import majority_baseline, score_constant, truth_of
@@ -75,20 +75,7 @@ __all__ = [
 #: "text"      - a transcription, graded accuracy (1 - WER): pass@k = mean best accuracy, maj@k;
 #: "free text" - a sentence, graded accuracy (ROUGE): pass@k = mean best accuracy, no maj@k;
 #: "continuous"- numbers, spans, boxes, points, graded accuracy: pass@k = mean best accuracy, no maj@k.
-ANSWER_FORMS: dict[str, str] = {
-    "multiple choice": "discrete",
-    "numerical": "discrete",
-    "math": "discrete",
-    "OCR": "text",
-    "open-ended": "free text",
-    "regression": "continuous",
-    "temporal grounding": "continuous",
-    "spatial grounding": "continuous",
-    "spatial-temporal grounding": "continuous",
-    "tracking": "continuous",
-    "segmentation/image": "continuous",
-    "segmentation/video": "continuous",
-}
+ANSWER_FORMS: dict[str, str] = {t.key: t.answer_form for t in TASKS.values()}  # declared by each task
 VOTABLE = ("discrete", "text")
 SAME_REWARD_TOL = 1e-9
 
@@ -235,7 +222,7 @@ def answer_key(key: str, text: str) -> str:
     if key in ("multiple choice", "math"):
         return _mathruler_key(text)
     if key in ("numerical", "regression"):
-        from ..geometry import as_number
+        from ..tasks.geometry import as_number
 
         x = as_number(text.replace(",", ""))
         if x is None:

@@ -21,9 +21,9 @@ from typing import Any, Callable
 from ..data.chat import RecordError, media_of, record_messages
 from ..data.records import read_records
 from ..generate.base import GenerationRequest, Generator, SamplingConfig
-from ..response import extract_answer, normalize, truth_answer
-from ..rewards import score as reward_score
-from ..tasks import find_task
+from ..tasks.response import extract_answer, normalize, truth_answer
+from ..reward.core import score_task
+from ..tasks import Task, find_task
 from . import families as F
 from .store import ResultStore, item_key
 
@@ -50,18 +50,45 @@ class EvalError(ValueError):
     pass
 
 
-def family_of(record: dict, override: str | None = None) -> str:
+def family_of(record: dict, override: str | None = None, task: Task | None = None) -> str:
+    """The metric family of a record: the benchmark's override, else the one its task declares."""
     if override:
         if override not in F.FAMILIES:
             raise EvalError(f"unknown metric family {override!r}; expected one of {', '.join(F.FAMILIES)}")
         return override
-    task = find_task(record.get("problem_type"), record.get("data_type"))
+    task = task or find_task(record.get("problem_type"), record.get("data_type"))
     if task is None:
         raise EvalError(f"no benchmark family for problem_type {record.get('problem_type')!r}, data_type {record.get('data_type')!r}")
-    return F.DEFAULT_FAMILY[task.key]
+    return task.metric
 
 
-def _media_facts(record: dict, media_root: Path | None, allow_absolute: bool) -> dict:
+@dataclass(frozen=True)
+class ResolvedItem:
+    """A record resolved once, before generation: its task, the truth's answer text and parsed value,
+    and its metric family."""
+
+    task: Task
+    truth_text: str
+    truth: Any
+    family: str
+    solution_is_text: bool = True
+
+
+def resolve(record: dict, override: str | None = None, *, where: str = "") -> ResolvedItem:
+    """Find the record's task and parse its ground truth (raises EvalError naming the record)."""
+    task = find_task(record.get("problem_type"), record.get("data_type"))
+    if task is None:
+        raise EvalError(f"{where}problem_type {record.get('problem_type')!r} with data_type "
+                        f"{record.get('data_type')!r} is not a known task")
+    solution = record.get("solution", "")
+    truth_text = truth_answer(str(solution))
+    parsed = task.parse(truth_text)
+    if not parsed.ok:
+        raise EvalError(f"{where}solution does not parse: {parsed.error}")
+    return ResolvedItem(task, truth_text, parsed.value, family_of(record, override, task), isinstance(solution, str))
+
+
+def media_facts(record: dict, media_root: Path | None, allow_absolute: bool) -> dict:
     """Size (and duration for video) of the item's main medium, for pixel coordinates."""
     from ..data.media import probe_video, resolve_media
 
@@ -86,24 +113,24 @@ def _media_facts(record: dict, media_root: Path | None, allow_absolute: bool) ->
     return facts
 
 
-def score_output(record: dict, output: str | None, family: str, ctx: F.ItemContext, *, bench: str, index: int,
-                 allow_absolute: bool = False) -> dict:
-    """One result row for a record and the model's output (None when generation failed)."""
-    task = find_task(record.get("problem_type"), record.get("data_type"))
+def score_output(record: dict, output: str | None, family: str | ResolvedItem, ctx: F.ItemContext, *, bench: str,
+                 index: int, allow_absolute: bool = False) -> dict:
+    """One result row for a record and the model's output (None when generation failed). ``family``:
+    the record resolved by ``resolve`` (or, for callers that have not, the name of its metric family)."""
+    if isinstance(family, ResolvedItem):
+        item = family
+    else:
+        item = resolve(record, family, where=f"{bench}: record {index} (problem_id {record.get('problem_id')!r}): ")
+    task, fam = item.task, F.get_family(item.family)
     row: dict[str, Any] = {
         "problem_id": record.get("problem_id"), "index": index, "bench": bench,
         "problem_type": record.get("problem_type"), "data_type": record.get("data_type"),
-        "task": task.key if task else None, "family": family, "question": record.get("problem"),
+        "task": task.key, "family": item.family, "question": record.get("problem"),
         "options": record.get("options") or [], "media": [{"kind": k, "path": p} for k, p in media_of(record)],
         "output": output, "answer": None, "parse_error": None, "error": None,
     }
-    if family == "anet_rtl":
-        row["video_id"] = record.get("video_id") or record.get("path")
-    truth_text = truth_answer(str(record.get("solution", "")))
-    truth_parsed = task.parse(truth_text) if task else None
-    if task is None or truth_parsed is None or not truth_parsed.ok:
-        raise EvalError(f"{bench}: record {index} (problem_id {record.get('problem_id')!r}): solution does not parse"
-                        + (f": {truth_parsed.error}" if truth_parsed is not None else ""))
+    row.update(fam.extra_fields(record))
+    reward_truth = item.truth_text if item.solution_is_text else None
     pred = None
     if output is not None:
         answer = extract_answer(normalize(output))
@@ -116,34 +143,30 @@ def score_output(record: dict, output: str | None, family: str, ctx: F.ItemConte
                 pred = parsed.value
             else:
                 row["parse_error"] = parsed.error
-        row["reward"] = reward_score(output, record.get("solution", ""), record.get("problem_type"), record.get("data_type")).to_dict()
+        row["reward"] = score_task(task, output, reward_truth).to_dict()
     else:
         row["reward"] = {"overall": 0.0, "format": 0.0, "accuracy": 0.0, "structure": 0.0}
     try:
-        row.update(_media_facts(record, ctx.media_root, allow_absolute))
+        row.update(media_facts(record, ctx.media_root, allow_absolute))
     except Exception as e:  # a missing or unreadable medium: the item scores 0, the run goes on
         row["error"] = f"media: {e}"
-    if row["error"] is not None and family in _MEDIA_FAMILIES:
+    if row["error"] is not None and fam.reads_media:
         # Scored as no answer (0, in the denominator). The truth side is still filled in for the family's
         # aggregate; without the medium's size, boxes are in the 0..1000 answer frame (the record's
         # resolution when it has one): an IoU with no prediction is 0 in any frame.
         pred = None
         row.setdefault("size", _stated_size(record) or [1000, 1000])
     try:
-        F.score_item(family, task, record, pred, truth_parsed.value, ctx, row)
+        F.score_item(item.family, task, record, pred, item.truth, ctx, row, truth_text=reward_truth)
     except Exception as e:  # a bug or bad media while scoring one item must not stop the run
         row["error"] = f"scoring: {type(e).__name__}: {e}"
         try:  # the truth side, for the aggregate (no medium is read without a prediction)
             row.setdefault("size", _stated_size(record) or [1000, 1000])
-            F.score_item(family, task, record, None, truth_parsed.value, ctx, row)
+            F.score_item(item.family, task, record, None, item.truth, ctx, row, truth_text=reward_truth)
         except Exception:
             pass
         row["pred"], row["score"] = None, 0.0
     return row
-
-
-#: families whose scoring reads the medium (its size, or its pixels for the segmenter)
-_MEDIA_FAMILIES = ("rec", "stvg", "got10k", "referring_segmentation", "vos")
 
 
 def _stated_size(record: dict) -> list[int] | None:
@@ -193,32 +216,36 @@ def _generate(generator: Generator, requests: list[GenerationRequest], sampling:
     return outputs, failures
 
 
-def _check_solutions(path: Path, records: list[dict]) -> None:
+def _check_solutions(path: Path, records: list[dict], override: str | None = None) -> list[ResolvedItem]:
     """Every ground truth must parse (true masks included) and media fields have their types before any
-    generation starts (bad input is a clear error naming each bad record)."""
-    bad = []
+    generation starts (bad input is a clear error naming each bad record). Returns each record resolved."""
+    bad, resolved = [], []
     for i, r in enumerate(records):
+        where = f"record {i} (problem_id {r.get('problem_id')!r}): "
         task = find_task(r.get("problem_type"), r.get("data_type"))
         if task is None:
-            bad.append(f"record {i} (problem_id {r.get('problem_id')!r}): problem_type {r.get('problem_type')!r} "
+            bad.append(f"{where}problem_type {r.get('problem_type')!r} "
                        f"with data_type {r.get('data_type')!r} is not a known task")
             continue
         parsed = task.parse(truth_answer(str(r.get("solution", ""))))
         if not parsed.ok:
-            bad.append(f"record {i} (problem_id {r.get('problem_id')!r}): solution: {parsed.error}")
+            bad.append(f"{where}solution: {parsed.error}")
+        else:
+            resolved.append((r, task, truth_answer(str(r.get("solution", ""))), parsed.value))
         try:
             media_of(r)
         except RecordError as e:  # a media field of the wrong type (a missing file only costs its item)
-            bad.append(f"record {i} (problem_id {r.get('problem_id')!r}): {e}")
-        if task.problem_type == "segmentation":  # the true masks are part of the ground truth
+            bad.append(f"{where}{e}")
+        if task.mask_truth:  # the true masks are part of the ground truth
             from ..data.check import segmentation_truth_problems
 
-            bad += [f"record {i} (problem_id {r.get('problem_id')!r}): {p}"
-                    for p in segmentation_truth_problems(r, task.key == "segmentation/video")]
+            bad += [f"{where}{p}" for p in segmentation_truth_problems(r, "video" in task.data_types)]
     if bad:
         n_records = len({b.split(" (problem_id", 1)[0] for b in bad})
         more = f" (and {len(bad) - 10} more problems)" if len(bad) > 10 else ""
         raise EvalError(f"{path}: {n_records} records cannot be evaluated{more}:\n  " + "\n  ".join(bad[:10]))
+    return [ResolvedItem(task, text, value, family_of(r, override, task), isinstance(r.get("solution", ""), str))
+            for r, task, text, value in resolved]
 
 
 def _bench_name(path: Path) -> str:
@@ -268,9 +295,8 @@ def evaluate(
                 raise EvalError(f"{path}: records {seen[k]} and {i} share problem_id {r.get('problem_id')!r}; "
                                 "resuming needs unique ids (run `onethinker data check`)")
             seen[k] = i
-        _check_solutions(path, records)  # every bad record named, before anything else
-        override = cfg.family.get(bench)
-        families = [family_of(r, override) for r in records]
+        # every bad record named before anything else; each record resolved once (task, truth, family)
+        items = _check_solutions(path, records, cfg.family.get(bench))
         store = ResultStore(out / f"{bench}.jsonl")
         done = store.load()
         todo = [i for i, r in enumerate(records) if item_key(r.get("problem_id")) not in done]
@@ -285,7 +311,7 @@ def evaluate(
                     msgs = record_messages(rec, root, allow_absolute=cfg.allow_absolute, video_options=video_options)
                     _check_media_exist(msgs)
                 except Exception as e:  # media missing, bad placeholders: the item scores 0
-                    row = score_output(rec, None, families[i], ctx, bench=bench, index=i, allow_absolute=cfg.allow_absolute)
+                    row = score_output(rec, None, items[i], ctx, bench=bench, index=i, allow_absolute=cfg.allow_absolute)
                     row["error"] = f"prompt: {e}"
                     rows[i] = row
                     continue
@@ -295,7 +321,7 @@ def evaluate(
             outputs, failures = _generate(generator, requests, sampling)
             per_item = (time.perf_counter() - t0) / max(1, len(requests))
             for i, outs, failure in zip(slots, outputs, failures):
-                row = score_output(records[i], outs[0] if outs else None, families[i], ctx, bench=bench, index=i,
+                row = score_output(records[i], outs[0] if outs else None, items[i], ctx, bench=bench, index=i,
                                    allow_absolute=cfg.allow_absolute)
                 if failure:
                     row["error"] = f"generation: {failure}"
@@ -312,7 +338,7 @@ def evaluate(
         results.append(BenchResult(bench, len(records), metrics, out / f"{bench}.jsonl"))
     write_summary(out, [r.metrics for r in results])
     try:
-        from .report import write_report
+        from ..report.evaluation import write_report
 
         write_report(out, [r.metrics for r in results], media_root=root)
     except ImportError:  # pragma: no cover - the report module ships with the package
@@ -347,7 +373,7 @@ def bench_metrics(bench: str, rows: list[dict], *, generator: str, segmenter: An
             "errors": sum(bool(r.get("error")) for r in task_rows),
         }
     seg_name = getattr(segmenter, "name", None)
-    if seg_name is None and any(f in by_family for f in ("referring_segmentation", "vos")):
+    if seg_name is None and any(F.get_family(f).uses_segmenter for f in by_family if f in F.FAMILIES):
         seg_name = "(segmentation items were scored in an earlier run)"
     return {
         "bench": bench,

@@ -10,8 +10,8 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from ..response import truth_answer
-from ..simulate import perturb
+from ..tasks.response import truth_answer
+from ..synthetic.rollouts import perturb
 from ..tasks import find_task
 from .base import GenerationRequest, Generator, SamplingConfig
 

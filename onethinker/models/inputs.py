@@ -35,6 +35,8 @@ import contextlib
 import os
 from typing import Any, Sequence
 
+from .sampling import SamplingEngine, input_device
+
 __all__ = ["MediaItemError", "assistant_mask", "build_inputs", "collect_media", "generate", "input_device"]
 
 
@@ -312,20 +314,6 @@ def assistant_mask(input_ids: Any, processor_or_tokenizer: Any):
 # -------------------------------------------------------------------------------------------------
 
 
-def input_device(model: Any):
-    """Where inputs go: the device of the input embeddings (right for device_map="auto" too)."""
-    try:
-        return model.get_input_embeddings().weight.device
-    except (AttributeError, NotImplementedError):
-        return next(model.parameters()).device
-
-
-def _ids(value: Any) -> list[int]:
-    if value is None:
-        return []
-    return [int(v) for v in value] if isinstance(value, (list, tuple)) else [int(value)]
-
-
 def generate(
     model: Any,
     processor: Any,
@@ -352,8 +340,6 @@ def generate(
     ``input_kwargs`` go to :func:`build_inputs` (``video_fps``, ``max_frames``, pixel limits...);
     prompts are left-padded.
     """
-    import torch
-
     if max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
     if num_return_sequences < 1:
@@ -365,49 +351,14 @@ def generate(
     inputs = build_inputs(processor, messages_batch, add_generation_prompt=True, **input_kwargs)
     inputs = inputs.to(input_device(model))
     n_prompts = int(inputs["input_ids"].shape[0])
-    prompt_len = int(inputs["input_ids"].shape[1])
 
-    tok = getattr(processor, "tokenizer", processor)
-    gen_cfg = getattr(model, "generation_config", None)
-    eos = _ids(getattr(gen_cfg, "eos_token_id", None)) or _ids(tok.eos_token_id)
-    im_end = tok.convert_tokens_to_ids("<|im_end|>")
-    if isinstance(im_end, int) and im_end not in eos and im_end != getattr(tok, "unk_token_id", None):
-        eos.append(im_end)
-    pad = getattr(gen_cfg, "pad_token_id", None)
-    if pad is None:
-        pad = tok.pad_token_id if tok.pad_token_id is not None else eos[0]
-
+    engine = SamplingEngine.for_model(model, processor)
     sample = temperature > 0
     k = int(num_return_sequences)
-    gen_kwargs: dict[str, Any] = {
-        "max_new_tokens": int(max_new_tokens),
-        "do_sample": sample,
-        "num_return_sequences": k if sample else 1,  # greedy replies are all the same: compute one
-        "eos_token_id": eos,
-        "pad_token_id": int(pad),
-        "use_cache": True,
-    }
-    if sample:
-        gen_kwargs.update(temperature=float(temperature), top_p=float(top_p), top_k=int(top_k))
-    else:
-        gen_kwargs.update(temperature=None, top_p=None, top_k=None)
-
-    was_training = bool(getattr(model, "training", False))
-    model.eval()
-    rng: Any = contextlib.nullcontext()
-    if seed is not None:  # seed sampling without changing the caller's RNG streams
-        dev = input_device(model)
-        rng = torch.random.fork_rng(devices=[dev.index or 0] if dev.type == "cuda" else [])
-    try:
-        with rng, torch.inference_mode():
-            if seed is not None:
-                torch.manual_seed(seed)
-            out = model.generate(**inputs, **gen_kwargs)
-    finally:
-        if was_training:
-            model.train()
-    new = out[:, prompt_len:]
-    texts = tok.batch_decode(new, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+    out = engine.sample(inputs, n=k if sample else 1,  # greedy replies are all the same: compute one
+                        max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, top_k=top_k, seed=seed)
+    texts = engine.decode_batch(out.sequences)
     if not sample:
         return [[t] * k for t in texts]
     return [texts[i * k:(i + 1) * k] for i in range(n_prompts)]
+

@@ -105,7 +105,7 @@ class PretrainConfig:
 def scene_stream(seed: int, index: int, *, min_objects: int = 1, max_objects: int = 4, text_share: float = 0.3,
                  shapes: tuple[str, ...] = ()):
     """Scene ``index`` of the pretraining stream of ``seed``: a still image of the synthetic world."""
-    from ..data.synth import SynthConfig, build_scene
+    from ..synthetic.corpus import SynthConfig, build_scene
 
     rng = np.random.default_rng([seed, _STREAM, index])
     cfg = SynthConfig(n=1, min_objects=min_objects, max_objects=max_objects, workers=1, shapes=list(shapes))
@@ -115,8 +115,8 @@ def scene_stream(seed: int, index: int, *, min_objects: int = 1, max_objects: in
 def describe(scene) -> str:
     """The dense description of a still scene: count, then each object in reading order with its place
     and box (0-1000), then background and sign."""
-    from ..data.scenes import mask_box, to_thousand_box
-    from ..data.synth import _a, _reading_order, _where
+    from ..synthetic.scenes import mask_box, to_thousand_box
+    from ..synthetic.questions import _a, _reading_order, _where
 
     _, masks = scene.render(0)
     seen = [(o, m) for o, m in zip(scene.objects, masks) if m.any()]
@@ -137,7 +137,7 @@ def describe(scene) -> str:
 def question(scene, index: int, seed: int) -> tuple[str, str] | None:
     """A short question about the scene and its bare answer (the task's answer form), or None when the
     drawn question cannot be asked of this scene."""
-    from ..data.synth import GENERATORS
+    from ..synthetic.questions import GENERATORS
 
     rng = np.random.default_rng([seed, _STREAM + 1, index])
     order = rng.permutation(len(QA_TASKS))
@@ -166,7 +166,7 @@ def patch_labels(scene, grid_hw: tuple[int, int], min_cover: float = 0.2) -> tup
     (background). Classes are 1 + the index in COLOURS / SHAPES."""
     import cv2
 
-    from ..data.scenes import COLOURS, SHAPES
+    from ..synthetic.scenes import COLOURS, SHAPES
 
     h, w = grid_hw
     _, masks = scene.render(0)
@@ -218,7 +218,7 @@ class _Heads:
     def __init__(self, model) -> None:
         import torch
 
-        from ..data.scenes import COLOURS, SHAPES
+        from ..synthetic.scenes import COLOURS, SHAPES
 
         hidden = model.config.text_config.hidden_size
         self.colour = torch.nn.Linear(hidden, len(COLOURS) + 1)

@@ -202,7 +202,7 @@ def corpus_texts(corpus_dir: str | os.PathLike) -> list[str]:
 
 def _synth_texts(seed: int) -> list[str]:
     """A small synthetic corpus (in a temporary folder) to train the tokenizer when none is given."""
-    from ..data.synth import SynthConfig, synthesize
+    from ..synthetic.corpus import SynthConfig, synthesize
 
     with tempfile.TemporaryDirectory(prefix="onethinker-tok-") as tmp:
         synthesize(SynthConfig(n=240, seed=seed, workers=1), tmp)

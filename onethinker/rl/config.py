@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..rewards import RewardConfig
+from ..reward import RewardConfig
 from .loss import LossConfig
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from ..data.chat import RecordError, record_messages
 from ..data.media import MediaError
 from ..data.records import RL, RecordFileError, kind_of, read_records
-from ..response import truth_answer
+from ..tasks.response import truth_answer
 from ..tasks import UnknownTaskError, find_task, task_key
 from .config import RLDataConfig
 

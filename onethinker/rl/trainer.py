@@ -35,7 +35,9 @@ import torch
 
 from ..config import save_config
 from ..data.chat import record_messages
-from ..rewards import RewardScorer
+from ..models.freezing import freeze_vision
+from ..models.sampling import SamplingEngine
+from ..reward import RewardScorer
 from ..tasks import task_key
 from .advantages import EMAStats, compute_advantages
 from .config import RLConfig
@@ -193,28 +195,18 @@ class RLTrainer:
         from ..models import load
 
         self.model, self.processor = load(path, dtype=self.cfg.model.dtype, device=self.cfg.model.device)
-        visual = getattr(getattr(self.model, "model", self.model), "visual", None)
-        if visual is not None:
-            for name, p in visual.named_parameters():
-                is_projector = "merger" in name
-                if (is_projector and self.cfg.model.freeze_projector) or (not is_projector and self.cfg.model.freeze_vision_tower):
-                    p.requires_grad_(False)
+        freeze_vision(self.model, vision_tower=self.cfg.model.freeze_vision_tower,
+                      projector=self.cfg.model.freeze_projector, strict=False, unfreeze=False)
         if self.cfg.model.gradient_checkpointing:
             self.model.gradient_checkpointing_enable()
         self.model.eval()  # no dropout: old and new log-probabilities come from the same function
         tok = getattr(self.processor, "tokenizer", self.processor)
         self.tokenizer = tok
-        self.pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-        stops = {tok.convert_tokens_to_ids("<|im_end|>")}
-        if tok.eos_token_id is not None:
-            stops.add(tok.eos_token_id)
-        self.stop_ids = sorted(s for s in stops if isinstance(s, int) and s >= 0)
-        # Vision placeholders must never be sampled: in a response they would be read as media slots.
-        # They are removed from the sampling distribution and, identically, from the log-probabilities.
-        vision = ("<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>", "<|vision_pad|>")
-        unk = getattr(tok, "unk_token_id", None)
-        self.suppress_ids = sorted({i for i in (tok.convert_tokens_to_ids(t) for t in vision)
-                                    if isinstance(i, int) and i >= 0 and i != unk})
+        # the sampling engine owns the stop and pad tokens; vision placeholders are never sampled and are
+        # removed, identically, from the log-probabilities of the update
+        self.engine = SamplingEngine.for_model(self.model, self.processor, from_generation_config=False,
+                                               suppress_vision=True)
+        self.pad_id, self.stop_ids, self.suppress_ids = self.engine.pad_id, self.engine.stop_ids, self.engine.suppress_ids
         self.device = next(self.model.parameters()).device
 
     def _load_records(self) -> list[dict]:
@@ -258,33 +250,16 @@ class RLTrainer:
         for start in range(0, len(prompts), r.generation_batch_size):
             chunk = prompts[start : start + r.generation_batch_size]
             batch = _to(collate_prompts([p.features for p in chunk], self.pad_id), self.device)
-            plen = batch["input_ids"].shape[1]
-            kwargs: dict[str, Any] = dict(max_new_tokens=r.max_new_tokens, do_sample=r.temperature > 0,
-                                          num_return_sequences=r.n, eos_token_id=self.stop_ids, pad_token_id=self.pad_id,
-                                          use_cache=True, suppress_tokens=self.suppress_ids or None)
-            if r.temperature > 0:
-                kwargs.update(temperature=r.temperature, top_p=r.top_p, top_k=r.top_k)
-            else:
-                kwargs.update(temperature=None, top_p=None, top_k=None)
-            if keep:
-                kwargs.update(output_scores=True, return_dict_in_generate=True)
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(seed * 1000 + start)
-                gen = self.model.generate(**batch, **kwargs)
-            seqs = gen.sequences if keep else gen
-            new = seqs[:, plen:].tolist()
-            for j, ids in enumerate(new):
-                cut = len(ids)
-                for t, tid in enumerate(ids):
-                    if tid in self.stop_ids:
-                        cut = t + 1
-                        break
-                resp = ids[:cut]
+            gen = self.engine.sample(batch, n=r.n, max_new_tokens=r.max_new_tokens, temperature=r.temperature,
+                                     top_p=r.top_p, top_k=r.top_k, seed=seed * 1000 + start, keep_scores=keep)
+            for j, ids in enumerate(gen.sequences.tolist()):
+                resp = self.engine.cut(ids)
+                cut = len(resp)
                 if keep:
                     steps = torch.stack([torch.log_softmax(gen.scores[t][j].float(), dim=-1) for t in range(cut)])
                     sampler_logprobs.append(steps.gather(-1, torch.tensor(resp, device=steps.device)[:, None])
                                             .squeeze(-1).cpu())
-                text = self.tokenizer.decode(resp, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+                text = self.engine.decode(resp)
                 out.append((start + j // r.n, resp, text))
         return out
 

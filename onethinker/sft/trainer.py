@@ -33,6 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from ..config import save_config, to_dict
+from ..models.freezing import PROJECTOR_MODULES, FreezeError, count_parts, param_part
+from ..models.freezing import freeze_vision as _freeze_vision
 from ..ui import console
 from .config import SFTConfig
 from .data import STATS_KEY, LengthGroupedSampler, SFTCollator, estimate_lengths, load_sft_dataset
@@ -41,7 +43,6 @@ __all__ = ["PROJECTOR_MODULES", "SFTError", "SFTTrainer", "format_check", "freez
            "train_sft"]
 
 #: Children of the vision module (``visual``) that project vision features into the language model.
-PROJECTOR_MODULES = ("merger", "deepstack_merger_list")
 LOG_FILE = "log.jsonl"
 FINAL_DIR = "final"
 
@@ -51,55 +52,14 @@ class SFTError(RuntimeError):
 
 
 # -------------------------------------------------------------------------------------------------
-# Freezing
+# Freezing (onethinker.models.freezing, shared with RL)
 # -------------------------------------------------------------------------------------------------
-
-
-def param_part(name: str) -> str:
-    """"vision_tower", "projector" or "language" for a parameter name of a Qwen-VL model (plain or
-    wrapped: ``model.visual.blocks.0...``, ``visual.merger...``, ``base_model.model.model.visual...``)."""
-    parts = name.split(".")
-    if "visual" not in parts:
-        return "language"
-    i = parts.index("visual")
-    child = parts[i + 1] if i + 1 < len(parts) else ""
-    return "projector" if child in PROJECTOR_MODULES else "vision_tower"
-
-
 def freeze_vision(model: Any, *, vision_tower: bool = True, projector: bool = True) -> dict[str, dict[str, int]]:
-    """Set ``requires_grad`` by part: the vision tower and the projector frozen as asked, the rest left
-    as it is (trainable after :func:`onethinker.models.load`; only the adapter with LoRA). With a peft
-    model nothing is unfrozen. Returns ``{part: {"trainable": n, "frozen": n}}`` (parameter counts).
-    A model without a ``visual`` module is an error when something is to be frozen."""
-    is_peft = hasattr(model, "peft_config")
-    found = {"vision_tower": False, "projector": False}
-    for name, p in model.named_parameters():
-        part = param_part(name)
-        if part in found:
-            found[part] = True
-            freeze = vision_tower if part == "vision_tower" else projector
-            if freeze:
-                p.requires_grad_(False)
-            elif not is_peft:
-                p.requires_grad_(True)
-    if (vision_tower and not found["vision_tower"]) or (projector and not found["projector"]):
-        missing = [k for k, v in found.items() if not v]
-        raise SFTError(f"{type(model).__name__}: no {' or '.join(missing)} parameters (expected names with "
-                       f"'visual.' and, for the projector, 'visual.merger' / 'visual.deepstack_merger_list'); "
-                       f"set model.freeze_vision_tower / model.freeze_projector to false for this model")
-    return count_parts(model)
-
-
-def count_parts(model: Any) -> dict[str, dict[str, int]]:
-    out = {k: {"trainable": 0, "frozen": 0} for k in ("language", "vision_tower", "projector")}
-    seen: set[int] = set()
-    for name, p in model.named_parameters():
-        if id(p) in seen:  # tied weights
-            continue
-        seen.add(id(p))
-        n = p.ds_numel if hasattr(p, "ds_numel") else p.numel()  # DeepSpeed ZeRO-3 partitions parameters
-        out[param_part(name)]["trainable" if p.requires_grad else "frozen"] += int(n)
-    return out
+    """:func:`onethinker.models.freezing.freeze_vision`, its errors as SFTError."""
+    try:
+        return _freeze_vision(model, vision_tower=vision_tower, projector=projector)
+    except FreezeError as e:
+        raise SFTError(str(e)) from e
 
 
 # -------------------------------------------------------------------------------------------------
@@ -282,8 +242,8 @@ def format_check(model: Any, processor: Any, records: list[dict], media_root: st
     with its scores goes to ``out_file`` (JSONL) when given."""
     from ..data.chat import record_messages
     from ..models.inputs import generate
-    from ..response import has_valid_format
-    from ..rewards import score
+    from ..tasks.response import has_valid_format
+    from ..reward import score
 
     rows = []
     for i in range(0, len(records), batch_size):

@@ -11,12 +11,13 @@ Matching follows spec/rewards.md: case-insensitive, no stripping of whitespace.
 
 from __future__ import annotations
 
-from .base import QUESTION_TEMPLATE, Parsed, Task
+from .base import PICTURE_KINDS, QUESTION_TEMPLATE, Parsed, Task
 from .grounding import SpatialGrounding, SpatioTemporalGrounding, TemporalGrounding, Tracking
 from .qa import OCR, Math, MultipleChoice, Numerical, OpenEnded, Regression
 from .segmentation import ImageSegmentation, SegmentationPrompt, VideoSegmentation
 
 __all__ = [
+    "PICTURE_KINDS",
     "QUESTION_TEMPLATE",
     "Parsed",
     "Task",
@@ -28,6 +29,8 @@ __all__ = [
     "get_task",
     "find_task",
     "task_key",
+    "task_of_key",
+    "split_by_data_type",
 ]
 
 TASKS: dict[str, Task] = {
@@ -90,3 +93,17 @@ def task_key(problem_type: object, data_type: object = None) -> str:
     if task is not None:
         return task.key
     return str(problem_type).lower()
+
+
+def task_of_key(key: object) -> Task | None:
+    """The task a result row or statistics group names by its key (``Task.key``), or None."""
+    return TASKS.get(key) if isinstance(key, str) else None
+
+
+def split_by_data_type(problem_type: object) -> bool:
+    """Whether this problem_type names one task per data type (segmentation), so that it names no task
+    without a matching data_type."""
+    return isinstance(problem_type, str) and problem_type.lower() in _SPLIT
+
+
+_SPLIT = frozenset(t.problem_type.lower() for t in TASKS.values() if t.key != t.problem_type)

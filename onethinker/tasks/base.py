@@ -4,8 +4,11 @@ A task owns
 - its instruction (the answer form and an example), appended to every prompt of that type;
 - its answer parser: answer text -> typed value, or the reason it failed (evaluation, data checks);
 - ``format_answer``: typed value -> answer text (the inverse; synthetic data, scripted models);
-- its reward parts: ``accuracy`` and ``structure`` exactly as spec/rewards.md defines them.
-Later layers (benchmark metrics, visualisation) hang off the same objects.
+- its reward parts: ``accuracy`` and ``structure`` exactly as spec/rewards.md defines them;
+- its bindings, which the later layers look up instead of testing task keys: ``metric`` (the metric family
+  that scores it in evaluation, a record of ``onethinker.evaluate.families``), ``picture`` (what a
+  picture of an item draws, see ``PICTURE_KINDS``) and ``judged`` (RL may send its accuracy to a model
+  judge).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Sequence
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..scorers import TextScorers
+    from ..reward.scorers import TextScorers
 
 #: The common instruction: reasoning in <think>, the answer in <answer>. Kept character for character
 #: as in the prompts OneThinker was trained with (the released model answers best to them).
@@ -28,6 +31,13 @@ QUESTION_TEMPLATE = (
     "At the end, you must output the final answer in the format:\n"
     "<answer><your_answer_here></answer>\n"
 )
+
+
+#: what a picture of an item draws (onethinker.report): a box in the picture ("box"), a time span on a
+#: timeline ("span"), one box per second with the box given at t = 0 and the path of the centres
+#: ("track"), one box per second inside a time span ("tube"), masks with the box/points prompt ("mask");
+#: a task whose answer is text has no picture (None)
+PICTURE_KINDS = ("box", "span", "track", "tube", "mask")
 
 
 @dataclass(frozen=True)
@@ -61,6 +71,21 @@ class Task:
     structured: ClassVar[bool] = False
     #: accuracy runs symbolic checks (sympy) that can take milliseconds or hang: a worker pool runs it
     expensive: ClassVar[bool] = False
+
+    # -- bindings (looked up by evaluation, reports, pictures and the reward) ------------------
+    #: the metric family that scores this task in evaluation (a name in onethinker.evaluate.families)
+    metric: ClassVar[str]
+    #: what a picture of an item draws: one of PICTURE_KINDS, or None when the answer is text
+    picture: ClassVar[str | None] = None
+    #: the accuracy of this task can go to a model judge in batches (RewardConfig.judge)
+    judged: ClassVar[bool] = False
+    #: how the pre-RL probe counts its answers (onethinker.evaluate.probe.ANSWER_FORMS): "discrete",
+    #: "text", "free text" or "continuous"
+    answer_form: ClassVar[str] = "continuous"
+    #: the question comes with options (the record's ``options`` list), shown in the prompt and checked
+    has_options: ClassVar[bool] = False
+    #: the ground truth includes masks (``segmentation_output``); an answer is a prompt for a segmenter
+    mask_truth: ClassVar[bool] = False
 
     # -- prompts -----------------------------------------------------------------------------
     def prompt(self, question: str, options: Sequence[str] | None = None) -> str:

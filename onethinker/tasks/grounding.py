@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-from ..geometry import box_iou, number_list, span_iou
+from .geometry import box_iou, number_list, span_iou
 from .base import Parsed, Task, check_box, check_span, clean_number, dumps, json_object, parse_json_object
 
 Span = tuple[float, float]
@@ -93,6 +93,8 @@ def _key_overlap(pred: dict | None, truth: dict | None) -> float:
 # ---------------------------------------------------------------------------------------------
 class TemporalGrounding(Task):
     key = problem_type = "temporal grounding"
+    metric = "temporal_grounding"
+    picture = "span"
     data_types = ("video",)
     structured = True
     instruction = (
@@ -129,6 +131,8 @@ class TemporalGrounding(Task):
 
 class SpatialGrounding(Task):
     key = problem_type = "spatial grounding"
+    metric = "rec"
+    picture = "box"
     data_types = ("image",)
     structured = True
     instruction = (
@@ -162,6 +166,8 @@ class SpatialGrounding(Task):
 
 class SpatioTemporalGrounding(Task):
     key = problem_type = "spatial-temporal grounding"
+    metric = "stvg"
+    picture = "tube"
     data_types = ("video",)
     structured = True
     instruction = (
@@ -229,6 +235,8 @@ class SpatioTemporalGrounding(Task):
 
 class Tracking(Task):
     key = problem_type = "tracking"
+    metric = "got10k"
+    picture = "track"
     data_types = ("video",)
     structured = True
     instruction = (

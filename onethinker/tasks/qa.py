@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ..geometry import as_number
+from .geometry import as_number
 from .base import Parsed, Task, clean_number, clip01
 
 _OPTION = re.compile(r"^\(?([A-Za-z])\)?(?:[.:)\]]|\s|$)")
@@ -22,6 +22,9 @@ def _number(text: str) -> float | None:
 
 class MultipleChoice(Task):
     key = problem_type = "multiple choice"
+    answer_form = "discrete"
+    metric = "multiple_choice"
+    has_options = True
     data_types = ("image", "video", "video-image")
     expensive = True  # mathruler falls back to sympy for letters that differ (milliseconds each)
     instruction = (
@@ -46,6 +49,8 @@ class MultipleChoice(Task):
 
 class Numerical(Task):
     key = problem_type = "numerical"
+    answer_form = "discrete"
+    metric = "exact"
     data_types = ("image", "video", "video-image")
     instruction = (
         "Please provide only the numerical value within the <answer>...</answer> tags.\n"
@@ -83,6 +88,7 @@ def mra_float32(pred: float, target: float) -> float:
 
 class Regression(Task):
     key = problem_type = "regression"
+    metric = "regression"
     data_types = ("image", "video", "video-image")
     instruction = (
         "Please provide only the numerical value within the <answer>...</answer> tags.\n"
@@ -105,6 +111,8 @@ class Regression(Task):
 
 class Math(Task):
     key = problem_type = "math"
+    answer_form = "discrete"
+    metric = "exact"
     data_types = ("image", "video", "video-image")
     expensive = True  # symbolic parsing and verification (milliseconds, occasionally seconds)
     instruction = (
@@ -128,6 +136,8 @@ class Math(Task):
 
 class OCR(Task):
     key = problem_type = "OCR"
+    answer_form = "text"
+    metric = "ocr"
     data_types = ("image", "video", "video-image")
     instruction = (
         "Please provide only the transcribed text within the <answer>...</answer> tags.\n"
@@ -141,7 +151,7 @@ class OCR(Task):
         return str(value)
 
     def accuracy(self, answer, truth, scorers):
-        from ..scorers import word_edit_distance
+        from ..reward.scorers import word_edit_distance
 
         ref, hyp = truth.split(), answer.split()
         wer = word_edit_distance(ref, hyp) / max(1, len(ref))
@@ -150,6 +160,9 @@ class OCR(Task):
 
 class OpenEnded(Task):
     key = problem_type = "open-ended"
+    answer_form = "free text"
+    metric = "captioning"
+    judged = True  # RL can send its accuracy to a model judge (POLAR)
     data_types = ("image", "video", "video-image")
     instruction = (
         "Please provide only your text answer within the <answer>...</answer> tags.\n"

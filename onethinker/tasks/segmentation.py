@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..geometry import box_iou, is_json_number, number_list, point_list, point_set_similarity, time_similarity
+from .geometry import box_iou, is_json_number, number_list, point_list, point_set_similarity, time_similarity
 from .base import Parsed, Task, check_box, check_point, clean_number, dumps, json_object, parse_json_object
 
 
@@ -30,6 +30,7 @@ _INSTRUCTION_TAIL = (
 class _Segmentation(Task):
     problem_type = "segmentation"
     structured = True
+    mask_truth = True
     video: bool = False
 
     def parse(self, answer: str) -> Parsed:
@@ -111,6 +112,8 @@ class _Segmentation(Task):
 
 class ImageSegmentation(_Segmentation):
     key = "segmentation/image"
+    metric = "referring_segmentation"
+    picture = "mask"
     data_types = ("image",)
     video = False
     instruction = (
@@ -126,6 +129,8 @@ class ImageSegmentation(_Segmentation):
 
 class VideoSegmentation(_Segmentation):
     key = "segmentation/video"
+    metric = "vos"
+    picture = "mask"
     data_types = ("video",)
     video = True
     instruction = (

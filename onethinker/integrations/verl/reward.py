@@ -31,7 +31,7 @@ import threading
 from dataclasses import replace
 from typing import Any, Mapping, Sequence
 
-from ...rewards import RewardConfig, RewardResult, RewardScorer
+from ...reward import RewardConfig, RewardResult, RewardScorer
 
 #: reward worker processes per verl reward-loop actor (verl runs ``reward.num_workers`` actors)
 DEFAULT_WORKERS = 1
