@@ -149,8 +149,11 @@ def demo_report(out: Path, summary: dict, *, sft_log: list[dict], rl_log: list[d
 
         c = summary["compare"]
         paired = ("<h2>Paired comparisons on the held-out items</h2>"
-                  f"<p class='meta'>RL trains the task keys {_e(', '.join(summary.get('rl_tasks', [])))}; "
-                  "SFT covered every key. Majority = the best single answer per task key on the RL prompts.</p>"
+                  + (f"<p class='meta'>RL trains every task key of its pool, {_e(', '.join(summary.get('rl_tasks', [])))} "
+                     "(its focus keys, pooled as the RL keys below) with 3x the prompts of the others; "
+                     if summary.get("rl_mix") else
+                     f"<p class='meta'>RL trains the task keys {_e(', '.join(summary.get('rl_tasks', [])))}; ")
+                  + "SFT covered every key. Majority = the best single answer per task key on the RL prompts.</p>"
                   "<h3>RL checkpoint vs SFT checkpoint</h3>" + compare_table_html(c["rl_vs_sft"], ("SFT", "RL"))
                   + "<h3>SFT checkpoint vs majority baseline</h3>" + compare_table_html(c["sft_vs_majority"], ("majority", "SFT"))
                   + "<h3>RL checkpoint vs majority baseline</h3>" + compare_table_html(c["rl_vs_majority"], ("majority", "RL")))
