@@ -104,14 +104,17 @@ def test_small_demo_writes_summary_report_and_skips_finished_stages(tmp_path, ca
 
 def test_small_ablation_runs_every_estimator_and_seed(tmp_path, capsys):
     out = tmp_path / "abl"
-    assert main(["ablate", *_small(out), "--estimators", "grpo,ema_grpo", "--seeds", "2"]) == 0
+    assert main(["ablate", *_small(out), "--estimators", "grpo,ema_grpo", "--seeds", "2", "--rl-mix"]) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["estimators"] == ["grpo", "ema_grpo"] and summary["seeds"] == 2
+    import yaml
+
     for est in ("grpo", "ema_grpo"):
         assert len(summary["held_out"][est]) == 2
         for s in range(2):
-            cfg = (out / f"rl_{est}_seed{s}" / "config.yaml").read_text()
-            assert f"estimator: {est}" in cfg and f"seed: {s}" in cfg
+            cfg = yaml.safe_load((out / f"rl_{est}_seed{s}" / "config.yaml").read_text())
+            assert cfg["algorithm"]["estimator"] == est and cfg["run"]["seed"] == s
+            assert cfg["data"]["tasks"] == []  # --rl-mix: every key of the RL pool
     html = (out / "report.html").read_text()
     assert "grpo" in html and "ema_grpo" in html and "± " in html and "95% CI" in html
     for est in ("grpo", "ema_grpo"):
@@ -128,7 +131,7 @@ def test_ablate_rejects_unknown_estimators(tmp_path, capsys):
 
 
 def test_demo_uses_the_shipped_base_unless_told_otherwise(tmp_path, monkeypatch, tiny_model_dir):
-    from onethinker import pipeline
+    from onethinker.recipes import stages as pipeline
 
     monkeypatch.setattr(pipeline, "shipped_base", lambda: tiny_model_dir)
     assert pipeline.base_model(tmp_path, tmp_path, 0, fresh=False) == tiny_model_dir

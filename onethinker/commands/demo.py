@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from ..pipeline import DEMO_PRETRAIN_STEPS, DemoCorpus
+from ..recipes.stages import DEMO_PRETRAIN_STEPS, DemoCorpus
 from ..ui import console
 
 log = logging.getLogger(__name__)
@@ -23,6 +23,9 @@ def _common(p: argparse.ArgumentParser, default_out: str) -> None:
     p.add_argument("--heldout", type=int, default=d.heldout, help=f"held-out items (default {d.heldout}; scenes apart from both)")
     p.add_argument("--rl-tasks", default=",".join(d.rl_tasks),
                    help=f"comma-separated task keys RL trains (default {','.join(d.rl_tasks)}); SFT covers every key")
+    p.add_argument("--rl-mix", action=argparse.BooleanOptionalAction, default=d.rl_mix,
+                   help="RL also trains the other task keys of its pool, the --rl-tasks keys with 3x their prompts "
+                        f"(against forgetting; default {'on' if d.rl_mix else 'off'})")
     p.add_argument("--fresh-base", action="store_true",
                    help="build and perception-pretrain the base model here instead of using the shipped one")
     p.add_argument("--pretrain-steps", type=int, default=DEMO_PRETRAIN_STEPS,
@@ -46,7 +49,7 @@ def _plan(args: argparse.Namespace) -> DemoCorpus:
     unknown = [k for k in keys if k not in TASKS]
     if unknown or not keys:
         raise SystemExit(f"error: --rl-tasks: unknown task keys {unknown}; known: {', '.join(TASKS)}")
-    return DemoCorpus(sft=args.sft, rl=args.rl, heldout=args.heldout, rl_tasks=keys)
+    return DemoCorpus(sft=args.sft, rl=args.rl, heldout=args.heldout, rl_tasks=keys, rl_mix=args.rl_mix)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -87,7 +90,7 @@ def _print_table(summary: dict) -> None:
     for task in keys + (["rl_tasks"] if c and c.get("rl_tasks") else []) + ["all"]:
         if task == "rl_tasks":
             blk = c["rl_tasks"]
-            t.add_row("task keys RL trains", str(blk["n"]), "", f"{blk['accuracy']['a']:.3f}", f"{blk['accuracy']['b']:.3f}",
+            t.add_row("RL's focus keys" if summary.get("rl_mix") else "task keys RL trains", str(blk["n"]), "", f"{blk['accuracy']['a']:.3f}", f"{blk['accuracy']['b']:.3f}",
                       ci(blk), f"{blk['reward']['a']:.3f} -> {blk['reward']['b']:.3f}", "")
             continue
         s, r, m = summary["sft"].get(task, {}), summary["rl"].get(task, {}), summary.get("majority", {}).get(task, {})
@@ -98,7 +101,8 @@ def _print_table(summary: dict) -> None:
                   f"{s.get('reward', float('nan')):.3f} -> {r.get('reward', float('nan')):.3f}",
                   f"{s.get('format', float('nan')):.2f} -> {r.get('format', float('nan')):.2f}")
     console.print(t)
-    console.print("* trained by RL; CIs: paired bootstrap over items", highlight=False)
+    star = "RL's focus keys (RL trains every key, these with 3x the prompts)" if summary.get("rl_mix") else "trained by RL"
+    console.print(f"* {star}; CIs: paired bootstrap over items", highlight=False)
 
 
 def _print_draw(result: dict) -> None:
@@ -120,10 +124,10 @@ def _print_draw(result: dict) -> None:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from ..pipeline import run_demo as demo
+    from ..recipes.demo import run_demo as demo
 
     if args.heldout_draw is not None:
-        from ..pipeline import run_heldout_draw
+        from ..recipes.demo import run_heldout_draw
 
         try:
             result = run_heldout_draw(args.out, args.heldout_draw, plan=_plan(args), max_new_tokens=args.max_new_tokens,
@@ -151,7 +155,7 @@ def run_demo(args: argparse.Namespace) -> int:
 def run_ablate(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from ..pipeline import run_ablation
+    from ..recipes.ablation import run_ablation
     from ..rl.advantages import ESTIMATORS
 
     estimators = [e.strip() for e in args.estimators.split(",") if e.strip()]
