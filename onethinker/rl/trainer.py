@@ -33,6 +33,8 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from ..checkpoints import RL_LAYOUT
+from ..checkpoints import resolve_resume as resolve_checkpoint
 from ..config import save_config
 from ..data.chat import record_messages
 from ..models.freezing import freeze_vision
@@ -490,9 +492,9 @@ class RLTrainer:
         os.replace(tmp, folder)
 
     def save_checkpoint(self) -> Path:
-        root = self.out / "checkpoints"
-        folder = root / f"step-{self.step:06d}"
-        tmp = root / f".step-{self.step:06d}.tmp"
+        root = RL_LAYOUT.root(self.out)
+        folder = root / f"{RL_LAYOUT.prefix}{self.step:06d}"
+        tmp = root / f".{RL_LAYOUT.prefix}{self.step:06d}.tmp"
         if tmp.exists():
             shutil.rmtree(tmp)
         tmp.mkdir(parents=True)
@@ -510,22 +512,14 @@ class RLTrainer:
         if folder.exists():
             shutil.rmtree(folder)
         os.replace(tmp, folder)
-        done = sorted(p for p in root.glob("step-*") if p.is_dir())
+        done = RL_LAYOUT.list(self.out, complete_only=False)
         for old in done[: max(0, len(done) - max(1, self.cfg.run.keep_checkpoints))]:
             shutil.rmtree(old)
         return folder
 
     def _find_checkpoint(self, resume: str | bool) -> Path | None:
-        if isinstance(resume, str) and resume not in ("", "latest"):
-            path = Path(resume)
-            if not (path / "trainer_state.pt").is_file():
-                raise FileNotFoundError(f"{path}: not a checkpoint of this trainer (no trainer_state.pt)")
-            return path
-        done = sorted(p for p in (self.out / "checkpoints").glob("step-*") if (p / "trainer_state.pt").is_file())
-        if not done:
-            log.warning("no checkpoint in %s: starting from scratch", self.out / "checkpoints")
-            return None
-        return done[-1]
+        # "latest"/True without a checkpoint starts from scratch (a warning); "auto" is not a keyword here
+        return resolve_checkpoint(RL_LAYOUT, self.out, resume, missing="warn", allow_auto=False)
 
     def _restore(self, folder: Path) -> None:
         state = torch.load(folder / "trainer_state.pt", weights_only=False)

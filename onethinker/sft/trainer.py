@@ -32,6 +32,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..checkpoints import SFT_LAYOUT
+from ..checkpoints import resolve_resume as resolve_checkpoint
 from ..config import save_config, to_dict
 from ..models.freezing import PROJECTOR_MODULES, FreezeError, count_parts, param_part
 from ..models.freezing import freeze_vision as _freeze_vision
@@ -278,31 +280,14 @@ def format_check(model: Any, processor: Any, records: list[dict], media_root: st
 
 
 def _checkpoints(out: Path) -> list[Path]:
-    if not out.is_dir():
-        return []
-    found = [p for p in out.iterdir() if p.is_dir() and p.name.startswith("checkpoint-")
-             and p.name.split("-", 1)[1].isdigit()]
-    return sorted(found, key=lambda p: int(p.name.split("-", 1)[1]))
+    return SFT_LAYOUT.list(out)
 
 
 def resolve_resume(out: Path, resume: bool | str | os.PathLike | None) -> Path | None:
     """The checkpoint to resume from: None/False: none; True or "latest": the newest ``checkpoint-N`` in
-    ``out`` (an error if there is none); "auto": the newest if any; a path: that checkpoint folder."""
-    if resume is None or resume is False:
-        return None
-    if resume is True or resume in ("latest", "auto"):
-        found = _checkpoints(out)
-        if not found:
-            if resume == "auto":
-                return None
-            raise SFTError(f"--resume: no checkpoint-N folder in {out} to resume from")
-        return found[-1]
-    path = Path(resume).expanduser()
-    if not path.is_dir():
-        raise SFTError(f"--resume {path}: no such checkpoint folder")
-    if not (path / "trainer_state.json").is_file():
-        raise SFTError(f"--resume {path}: not a Trainer checkpoint (no trainer_state.json)")
-    return path
+    ``out`` (an error if there is none); "auto": the newest if any; a path: that checkpoint folder
+    (``onethinker.checkpoints``)."""
+    return resolve_checkpoint(SFT_LAYOUT, out, resume, missing="error", error=SFTError)
 
 
 def _prepare_output(out: Path, ckpt: Path | None, overwrite: bool, main: bool) -> None:
