@@ -39,7 +39,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -52,6 +52,7 @@ from ..tasks.response import extract_answer, normalize, truth_answer
 from ..reward import RewardConfig, RewardResult, RewardScorer
 from ..tasks import TASKS, UnknownTaskError, find_task, task_key, task_of_key
 from ..tasks.base import default_vote_key
+from ..tasks.means import group_by_task
 from .baseline import majority_baseline, score_constant, truth_of
 
 __all__ = [
@@ -311,11 +312,8 @@ def _block(rows: Sequence[PromptStats], *, with_answer: bool) -> dict[str, Any]:
 
 def summarize(rows: Sequence[PromptStats]) -> dict[str, Any]:
     """``{"tasks": {key: block}, "all": block}`` (the all block has no baseline answer)."""
-    by_task: dict[str, list[PromptStats]] = defaultdict(list)
-    for r in rows:
-        by_task[r.task].append(r)
     return {
-        "tasks": {k: _block(v, with_answer=True) for k, v in sorted(by_task.items())},
+        "tasks": {k: _block(v, with_answer=True) for k, v in group_by_task(rows, key=lambda r: r.task).items()},
         "all": _block(rows, with_answer=False),
     }
 

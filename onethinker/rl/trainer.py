@@ -41,6 +41,7 @@ from ..models.freezing import freeze_vision
 from ..models.sampling import SamplingEngine
 from ..reward import RewardScorer
 from ..tasks import task_key
+from ..tasks.means import task_means
 from .advantages import EMAStats, compute_advantages
 from .config import RLConfig
 from .data import load_rl_records
@@ -409,16 +410,13 @@ class RLTrainer:
 
     # -- logging --------------------------------------------------------------------------------
     def _log_rewards(self, rollouts: list[Rollout], step_log: StepLog) -> None:
-        by_task: dict[str, list[Rollout]] = defaultdict(list)
-        for ro in rollouts:
-            by_task[ro.prompt.task].append(ro)
-        for t, rs in by_task.items():
-            step_log.add(f"reward/{t}", np.mean([r.reward.overall for r in rs]))
-            step_log.add(f"accuracy/{t}", np.mean([r.reward.accuracy for r in rs]))
-            step_log.add(f"format/{t}", np.mean([r.reward.format for r in rs]))
-        step_log.add("reward/all", np.mean([r.reward.overall for r in rollouts]))
-        step_log.add("accuracy/all", np.mean([r.reward.accuracy for r in rollouts]))
-        step_log.add("format/all", np.mean([r.reward.format for r in rollouts]))
+        # per task key in first-seen order, then all; numpy's mean (pairwise sums), as the log always had
+        means = task_means(rollouts, {"reward": lambda r: r.reward.overall, "accuracy": lambda r: r.reward.accuracy,
+                                      "format": lambda r: r.reward.format}, key=lambda r: r.prompt.task, count=None,
+                           overall="all", sort=False, average=np.mean)
+        for t, block in means.items():
+            for name, value in block.items():
+                step_log.add(f"{name}/{t}", value)
         step_log.add("response/length_mean", np.mean([len(r.response) for r in rollouts]))
         step_log.add("response/truncated_frac", np.mean([not r.response or r.response[-1] not in self.stop_ids for r in rollouts]))
 

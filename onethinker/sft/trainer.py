@@ -240,12 +240,13 @@ def format_check(model: Any, processor: Any, records: list[dict], media_root: st
     """Greedy replies to ``records`` (evaluation or RL records) and how well-formed they are.
 
     Returns ``{"n", "format_rate" (share with has_valid_format), "overall", "format", "accuracy",
-    "structure" (mean reward parts), "by_task": {task: {"n", "format_rate", "accuracy"}}}``; each reply
+    "structure" (mean reward parts), "by_task": {task key: {"n", "format_rate", "accuracy"}}}``; each reply
     with its scores goes to ``out_file`` (JSONL) when given."""
     from ..data.chat import record_messages
     from ..models.inputs import generate
-    from ..tasks.response import has_valid_format
     from ..reward import score
+    from ..tasks.means import mean, record_task_key, task_means
+    from ..tasks.response import has_valid_format
 
     rows = []
     for i in range(0, len(records), batch_size):
@@ -264,13 +265,11 @@ def format_check(model: Any, processor: Any, records: list[dict], media_root: st
             for row in rows:
                 f.write(json.dumps(row) + "\n")
     n = len(rows)
-    mean = (lambda key, rs: sum(float(x[key]) for x in rs) / len(rs) if rs else 0.0)
-    by_task: dict[str, dict] = {}
-    for t in sorted({str(x["problem_type"]) for x in rows}):
-        rs = [x for x in rows if str(x["problem_type"]) == t]
-        by_task[t] = {"n": len(rs), "format_rate": mean("valid_format", rs), "accuracy": mean("accuracy", rs)}
-    return {"n": n, "format_rate": mean("valid_format", rows), **{k: mean(k, rows) for k in
-                                                                    ("overall", "format", "accuracy", "structure")},
+    # grouped by task key (the registry's: segmentation split by data type, problem types in any case)
+    by_task = task_means(rows, {"format_rate": lambda x: float(x["valid_format"]),
+                                "accuracy": lambda x: float(x["accuracy"])}, key=record_task_key, count="n")
+    return {"n": n, "format_rate": mean([float(x["valid_format"]) for x in rows]),
+            **{k: mean([float(x[k]) for x in rows]) for k in ("overall", "format", "accuracy", "structure")},
             "by_task": by_task}
 
 
