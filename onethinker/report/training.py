@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..tasks.means import row_task_key, task_means
+from ..tasks.means import row_task_key, task_means  # noqa: F401  (row_task_key: re-exported, recipes import it here)
 from .style import CSS as _CSS
 
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf",
