@@ -140,3 +140,31 @@ def test_infer_cli_reports_an_unparseable_answer(corpus, tmp_path, capsys, tiny_
     assert "answer" in err and "could not parse" in err
     saved = json.loads((tmp_path / "answer.json").read_text())
     assert saved["data_type"] == "video" and saved["parsed"] is False
+
+
+def test_backends_register_themselves_and_load_lazily(monkeypatch):
+    """The factory finds a back-end by name in the registry, importing a built-in one's module on first use;
+    a back-end registered from outside is built the same way."""
+    import onethinker.generate.base as gb
+
+    assert gb.backend_names()[:4] == ("transformers", "vllm", "openai", "scripted")
+    import sys
+
+    # as if the scripted back-end's module had not been imported yet
+    monkeypatch.setattr(gb, "_REGISTRY", {k: v for k, v in gb._REGISTRY.items() if k != "scripted"})
+    monkeypatch.delitem(sys.modules, "onethinker.generate.scripted", raising=False)
+    assert type(gb.build_generator("scripted", noise=0.0)).__name__ == "ScriptedGenerator"
+    assert "scripted" in gb._REGISTRY and "onethinker.generate.scripted" in sys.modules
+    with pytest.raises(ValueError, match="needs --model"):
+        gb.build_generator("openai")
+
+    @gb.register_backend("echo", model_hint="echo needs a model", cli_options=("seed",))
+    class Echo(Generator):
+        def __init__(self, model, **options):
+            self.model, self.options = model, options
+
+    built = gb.build_generator("echo", "m", seed=3)
+    assert isinstance(built, Echo) and built.model == "m" and built.options == {"seed": 3}
+    assert "echo" in gb.backend_names() and gb.backend_class("echo").cli_options == ("seed",)
+    with pytest.raises(ValueError, match="unknown back-end 'nope'"):
+        gb.build_generator("nope")

@@ -381,3 +381,25 @@ def test_sam2_random_weights_video(tmp_path, sam2_random):
         if k not in ("images", "cached_features"):
             assert theirs[k] == ours[k], k
     assert math.isclose(len(theirs["images"]), len(ours["images"]))
+
+
+def test_segmenters_register_themselves(monkeypatch):
+    import onethinker.segment.base as sb
+
+    import sys
+
+    monkeypatch.setattr(sb, "_REGISTRY", {})  # as if no back-end module had been imported yet
+    monkeypatch.delitem(sys.modules, "onethinker.segment.grabcut", raising=False)
+    assert build_segmenter("grabcut").name == "grabcut" and set(sb._REGISTRY) == {"grabcut"}
+
+    @sb.register_segmenter("constant")
+    class Constant(sb.Segmenter):
+        name = "constant"
+
+        def _segment_image(self, image, prompt):
+            return np.ones(image.shape[:2], dtype=bool)
+
+        def _segment_video(self, frames, times, key, prompt):  # pragma: no cover - not called
+            raise NotImplementedError
+
+    assert "constant" in sb.segmenter_kinds() and build_segmenter("Constant").name == "constant"

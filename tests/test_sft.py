@@ -435,3 +435,27 @@ def test_demo_recipe_learns_the_answer_format(tmp_path):
     s = train_sft(cfg)
     assert s["last_loss"] < 1.0
     assert s["format_check"]["n"] == 40 and s["format_check"]["format_rate"] >= 0.9
+
+
+def test_format_check_groups_by_task_key(monkeypatch, tmp_path):
+    """The format check's per-task block is keyed by the registry's task key: segmentation split by data
+    type, problem types matched in any case (it grouped raw problem_type strings before)."""
+    import onethinker.data.chat as chat
+    import onethinker.models.inputs as inputs
+    from onethinker.sft import format_check
+
+    replies = {"A": "<think></think><answer>A</answer>", "B": "no tags"}
+    monkeypatch.setattr(inputs, "generate", lambda model, proc, msgs, **kw: [(replies[m[0]["content"]],) for m in msgs])
+    monkeypatch.setattr(chat, "record_messages", lambda r, root: [{"role": "user", "content": r["reply"]}])
+    seg = json.dumps({"boxes": [0, 0, 10, 10], "positive_points": [[1, 1]] * 3, "negative_points": [[20, 20]] * 3})
+    records = [
+        {"problem_id": 1, "problem_type": "multiple choice", "data_type": "image", "solution": "<answer>A</answer>", "reply": "A"},
+        {"problem_id": 2, "problem_type": "Multiple Choice", "data_type": "image", "solution": "<answer>A</answer>", "reply": "B"},
+        {"problem_id": 3, "problem_type": "segmentation", "data_type": "image", "solution": f"<answer>{seg}</answer>", "reply": "B"},
+        {"problem_id": 4, "problem_type": "segmentation", "data_type": "video", "solution": f"<answer>{seg}</answer>", "reply": "B"},
+    ]
+    out = format_check(None, None, records, tmp_path, batch_size=3)
+    assert out["n"] == 4 and out["format_rate"] == 0.25
+    assert out["by_task"] == {"multiple choice": {"n": 2, "format_rate": 0.5, "accuracy": 0.5},
+                              "segmentation/image": {"n": 1, "format_rate": 0.0, "accuracy": 0.0},
+                              "segmentation/video": {"n": 1, "format_rate": 0.0, "accuracy": 0.0}}

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from rich.markup import escape
 
+from ..generate.base import backend_names
 from ..ui import console, progress
 
 
@@ -15,7 +16,7 @@ def _add_backend_args(p: argparse.ArgumentParser, *, temperature: float = 0.0,
                       temperature_help: str = "0 = greedy (default)") -> None:
     g = p.add_argument_group("model and back-end")
     g.add_argument("--model", help="checkpoint (local path or hub id); for --backend openai the served model name")
-    g.add_argument("--backend", default="transformers", choices=("transformers", "vllm", "openai", "scripted"),
+    g.add_argument("--backend", default="transformers", choices=backend_names(),
                    help="generation back-end (default transformers; scripted answers from the ground truth with noise)")
     g.add_argument("--device", default="cpu", help="transformers: cpu, cuda, cuda:N or auto (default cpu)")
     g.add_argument("--dtype", default="auto", help="transformers: auto, bfloat16, float16, float32")
@@ -112,19 +113,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def build_generator_from_args(args: argparse.Namespace):
-    from ..generate import build_generator
+    from ..generate.base import backend_class, build_generator
 
-    options = {}
-    if args.backend == "transformers":
-        options = {"dtype": args.dtype, "device": args.device, "lora": args.lora,
-                   "image_max_pixels": args.image_max_pixels, "video_max_pixels": args.video_max_pixels}
-    elif args.backend == "openai":
-        options = {"base_url": args.base_url, "api_key_env": args.api_key_env,
-                   "image_max_pixels": args.image_max_pixels, "video_max_pixels": args.video_max_pixels}
-    elif args.backend == "vllm":
-        options = {"image_max_pixels": args.image_max_pixels, "video_max_pixels": args.video_max_pixels}
-    elif args.backend == "scripted":
-        options = {"noise": args.noise, "seed": args.seed}
+    # each back-end says which of the command-line settings it takes (register_backend's cli_options)
+    options = {name: getattr(args, name) for name in backend_class(args.backend).cli_options}
     return build_generator(args.backend, args.model, **options)
 
 

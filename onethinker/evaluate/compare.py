@@ -21,7 +21,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..report.training import held_out_summary, row_task_key
+from ..report.training import held_out_summary
+from ..tasks.means import group_by_task, row_task_key
 from .store import item_key
 
 #: the compared quantities: name in the result -> field of a row's ``reward``
@@ -187,11 +188,7 @@ def compare_dirs(a: str | Path, b: str | Path, resamples: int = 2000, seed: int 
         ids_b = [rb[k]["problem_id"] for k in rb if k not in ra]
         if ids_a or ids_b:
             unpaired_by[bench] = {"a": len(ids_a), "b": len(ids_b), "a_ids": ids_a, "b_ids": ids_b}
-    by_task: dict[str, tuple[list[dict], list[dict]]] = {}
-    for ra_row, rb_row in zip(all_a, all_b):
-        ga, gb = by_task.setdefault(row_task_key(ra_row), ([], []))
-        ga.append(ra_row)
-        gb.append(rb_row)
+    by_task = group_by_task(zip(all_a, all_b), key=lambda pair: row_task_key(pair[0]))
     pooled = {}
     for name, keys in (pools or {}).items():
         sel = [i for i, row in enumerate(all_a) if row_task_key(row) in keys]
@@ -202,7 +199,8 @@ def compare_dirs(a: str | Path, b: str | Path, resamples: int = 2000, seed: int 
         "a": str(a),
         "b": str(b),
         "benchmarks": benchmarks,
-        "tasks": {key: _block(ga, gb, resamples, seed) for key, (ga, gb) in sorted(by_task.items())},
+        "tasks": {key: _block([p[0] for p in pairs], [p[1] for p in pairs], resamples, seed)
+                  for key, pairs in by_task.items()},
         "all": _block(all_a, all_b, resamples, seed),
         "unpaired": {
             "a": sum(u["a"] for u in unpaired_by.values()),

@@ -39,9 +39,8 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -51,8 +50,9 @@ from ..data.records import SFT, RecordFileError, kind_of, scan_records
 from ..generate.base import GenerationRequest, Generator, SamplingConfig
 from ..tasks.response import extract_answer, normalize, truth_answer
 from ..reward import RewardConfig, RewardResult, RewardScorer
-from ..tasks import TASKS, UnknownTaskError, find_task, task_key
-from ..tasks.base import json_object
+from ..tasks import TASKS, UnknownTaskError, find_task, task_key, task_of_key
+from ..tasks.base import default_vote_key
+from ..tasks.means import group_by_task
 from .baseline import majority_baseline, score_constant, truth_of
 
 __all__ = [
@@ -204,36 +204,11 @@ def accuracy_text(response: str | None) -> str:
     return extract_answer(text) or text.strip()
 
 
-@lru_cache(maxsize=1 << 16)
-def _mathruler_key(text: str) -> str:
-    try:
-        from mathruler.grader import _normalize
-
-        out = _normalize(text)
-        return out if isinstance(out, str) else text.strip().lower()
-    except Exception:
-        return text.strip().lower()
-
-
 def answer_key(key: str, text: str) -> str:
-    """An answer text normalised for votes and distinct counts: answers with the same key score the same."""
-    form = ANSWER_FORMS.get(key)
-    text = text.strip()
-    if key in ("multiple choice", "math"):
-        return _mathruler_key(text)
-    if key in ("numerical", "regression"):
-        from ..tasks.geometry import as_number
-
-        x = as_number(text.replace(",", ""))
-        if x is None:
-            return "text:" + text
-        return repr(round(x, 2) + 0.0) if key == "numerical" else repr(x + 0.0)
-    if form == "text":
-        return " ".join(text.split())
-    if form == "free text":
-        return " ".join(text.lower().split())
-    obj = json_object(text)
-    return json.dumps(obj, sort_keys=True) if obj is not None else "text:" + text
+    """An answer text normalised for votes and distinct counts: answers with the same key score the same.
+    The task of ``key`` says how (``Task.vote_key``: the normalisation its reward applies)."""
+    task = task_of_key(key)
+    return task.vote_key(text) if task is not None else default_vote_key(None, text)
 
 
 def majority_index(keys: Sequence[str]) -> int:
@@ -337,11 +312,8 @@ def _block(rows: Sequence[PromptStats], *, with_answer: bool) -> dict[str, Any]:
 
 def summarize(rows: Sequence[PromptStats]) -> dict[str, Any]:
     """``{"tasks": {key: block}, "all": block}`` (the all block has no baseline answer)."""
-    by_task: dict[str, list[PromptStats]] = defaultdict(list)
-    for r in rows:
-        by_task[r.task].append(r)
     return {
-        "tasks": {k: _block(v, with_answer=True) for k, v in sorted(by_task.items())},
+        "tasks": {k: _block(v, with_answer=True) for k, v in group_by_task(rows, key=lambda r: r.task).items()},
         "all": _block(rows, with_answer=False),
     }
 

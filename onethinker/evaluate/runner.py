@@ -24,6 +24,7 @@ from ..generate.base import GenerationRequest, Generator, SamplingConfig
 from ..tasks.response import extract_answer, normalize, truth_answer
 from ..reward.core import score_task
 from ..tasks import Task, find_task
+from ..tasks.means import task_means
 from . import families as F
 from .store import ResultStore, item_key
 
@@ -346,32 +347,18 @@ def evaluate(
     return results
 
 
-def _mean(values: list[float]) -> float:
-    return float(sum(values) / len(values)) if values else 0.0
-
-
 def bench_metrics(bench: str, rows: list[dict], *, generator: str, segmenter: Any, media_root: Path | None,
                   config: EvalConfig, sampling: SamplingConfig, source: Path) -> dict:
     """The metrics file: official metrics per family, per-task breakdown, and how they were computed."""
     by_family: dict[str, list[dict]] = defaultdict(list)
-    by_task: dict[str, list[dict]] = defaultdict(list)
     for r in rows:
         by_family[r["family"]].append(r)
-        by_task[r.get("task") or str(r.get("problem_type"))].append(r)
     fam_metrics = {}
     for fam, fam_rows in by_family.items():
         fam_metrics[fam] = {"items": len(fam_rows), "metrics": F.aggregate(fam, fam_rows), "variant": F.variant(fam)}
-    tasks = {}
-    for key, task_rows in sorted(by_task.items()):
-        tasks[key] = {
-            "items": len(task_rows),
-            "score": _mean([r.get("score", 0.0) for r in task_rows]),
-            "reward": _mean([r["reward"]["overall"] for r in task_rows]),
-            "format": _mean([r["reward"]["format"] for r in task_rows]),
-            "accuracy": _mean([r["reward"]["accuracy"] for r in task_rows]),
-            "unparsed": sum(r.get("pred") is None for r in task_rows),
-            "errors": sum(bool(r.get("error")) for r in task_rows),
-        }
+    tasks = task_means(rows, {"score": lambda r: r.get("score", 0.0), "reward": lambda r: r["reward"]["overall"],
+                              "format": lambda r: r["reward"]["format"], "accuracy": lambda r: r["reward"]["accuracy"]},
+                       sums={"unparsed": lambda r: r.get("pred") is None, "errors": lambda r: bool(r.get("error"))})
     seg_name = getattr(segmenter, "name", None)
     if seg_name is None and any(F.get_family(f).uses_segmenter for f in by_family if f in F.FAMILIES):
         seg_name = "(segmentation items were scored in an earlier run)"

@@ -31,6 +31,11 @@ class Generator:
     """Base class. ``generate`` returns, per request, ``sampling.n`` completions."""
 
     name: str = "generator"
+    #: set by ``register_backend``: the back-end name, the missing-model message (None: takes no model),
+    #: the command-line options it reads
+    backend: str = ""
+    model_hint: str | None = None
+    cli_options: tuple[str, ...] = ()
 
     def generate(self, requests: list[GenerationRequest], sampling: SamplingConfig) -> list[list[str]]:  # pragma: no cover
         raise NotImplementedError
@@ -39,28 +44,59 @@ class Generator:
         pass
 
 
+# -------------------------------------------------------------------------------------------------
+# registry: a back-end module registers its class under its name; the factory imports it on first use
+# -------------------------------------------------------------------------------------------------
+#: the built-in back-ends: name -> the module (in this package) that registers it, imported lazily so that
+#: choosing one never imports another's dependencies
+BUILTIN_BACKENDS: dict[str, str] = {
+    "transformers": "hf",
+    "vllm": "vllm_backend",
+    "openai": "openai_backend",
+    "scripted": "scripted",
+}
+_REGISTRY: dict[str, type[Generator]] = {}
+
+
+def register_backend(name: str, *, model_hint: str | None = None, cli_options: tuple[str, ...] = ()):
+    """Class decorator: register a ``Generator`` subclass as back-end ``name``.
+
+    ``model_hint``: the error message when ``build_generator`` gets no model (None: the back-end takes no
+    model). ``cli_options``: the command-line settings (``onethinker eval``/``infer`` argument names)
+    passed to it as keyword options."""
+    def deco(cls: type[Generator]) -> type[Generator]:
+        cls.backend = name
+        cls.model_hint = model_hint
+        cls.cli_options = tuple(cli_options)
+        _REGISTRY[name] = cls
+        return cls
+    return deco
+
+
+def backend_names() -> tuple[str, ...]:
+    """The back-ends ``build_generator`` knows: the built-in ones, then any registered from outside."""
+    return tuple(dict.fromkeys([*BUILTIN_BACKENDS, *_REGISTRY]))
+
+
+def backend_class(backend: str) -> type[Generator]:
+    """The class registered as ``backend``, importing its module first when it is a built-in one."""
+    if backend not in _REGISTRY and backend in BUILTIN_BACKENDS:
+        import importlib
+
+        importlib.import_module(f"{__package__}.{BUILTIN_BACKENDS[backend]}")
+    cls = _REGISTRY.get(backend)
+    if cls is None:
+        names = backend_names()
+        raise ValueError(f"unknown back-end {backend!r}; expected {', '.join(names[:-1])} or {names[-1]}")
+    return cls
+
+
 def build_generator(backend: str, model: str | None = None, **options: Any) -> Generator:
-    """``backend``: "transformers", "vllm", "openai" or "scripted"."""
-    if backend == "transformers":
-        from .hf import TransformersGenerator
-
-        if not model:
-            raise ValueError("the transformers back-end needs --model (a local path or hub id)")
-        return TransformersGenerator(model, **options)
-    if backend == "vllm":
-        from .vllm_backend import VLLMGenerator
-
-        if not model:
-            raise ValueError("the vllm back-end needs --model")
-        return VLLMGenerator(model, **options)
-    if backend == "openai":
-        from .openai_backend import OpenAIGenerator
-
-        if not model:
-            raise ValueError("the openai back-end needs --model (the served model's name)")
-        return OpenAIGenerator(model, **options)
-    if backend == "scripted":
-        from .scripted import ScriptedGenerator
-
-        return ScriptedGenerator(**options)
-    raise ValueError(f"unknown back-end {backend!r}; expected transformers, vllm, openai or scripted")
+    """``backend``: "transformers", "vllm", "openai" or "scripted" (or a back-end registered with
+    ``register_backend``); ``model`` for those that take one; ``options`` go to its constructor."""
+    cls = backend_class(backend)
+    if cls.model_hint is None:
+        return cls(**options)
+    if not model:
+        raise ValueError(cls.model_hint)
+    return cls(model, **options)

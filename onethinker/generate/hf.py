@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import GenerationRequest, Generator, SamplingConfig
+from .base import GenerationRequest, Generator, SamplingConfig, register_backend
 
 
+@register_backend("transformers", model_hint="the transformers back-end needs --model (a local path or hub id)",
+                  cli_options=("dtype", "device", "lora", "image_max_pixels", "video_max_pixels"))
 class TransformersGenerator(Generator):
     def __init__(self, model: str, *, dtype: str = "auto", device: str = "cpu", lora: str | None = None,
                  image_max_pixels: int | None = None, video_max_pixels: int | None = None,

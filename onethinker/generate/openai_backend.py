@@ -13,7 +13,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from .base import GenerationRequest, Generator, SamplingConfig
+from .base import GenerationRequest, Generator, SamplingConfig, register_backend
 
 
 def _data_url(image: Any) -> str:
@@ -22,6 +22,8 @@ def _data_url(image: Any) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+@register_backend("openai", model_hint="the openai back-end needs --model (the served model's name)",
+                  cli_options=("base_url", "api_key_env", "image_max_pixels", "video_max_pixels"))
 class OpenAIGenerator(Generator):
     def __init__(self, model: str, *, base_url: str | None = None, api_key_env: str = "OPENAI_API_KEY",
                  timeout_s: float = 300.0, retries: int = 3, concurrency: int = 4,

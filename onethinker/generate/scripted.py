@@ -13,9 +13,10 @@ from typing import Any
 from ..tasks.response import truth_answer
 from ..synthetic.rollouts import perturb
 from ..tasks import find_task
-from .base import GenerationRequest, Generator, SamplingConfig
+from .base import GenerationRequest, Generator, SamplingConfig, register_backend
 
 
+@register_backend("scripted", cli_options=("noise", "seed"))
 class ScriptedGenerator(Generator):
     def __init__(self, noise: float = 0.3, malformed: float = 0.05, seed: int = 0, delay_s: float = 0.0, **_: Any) -> None:
         """``delay_s``: seconds to wait per request (to stand in for a model's latency in tests)."""

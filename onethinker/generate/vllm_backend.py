@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import GenerationRequest, Generator, SamplingConfig
+from .base import GenerationRequest, Generator, SamplingConfig, register_backend
 
 
+@register_backend("vllm", model_hint="the vllm back-end needs --model", cli_options=("image_max_pixels", "video_max_pixels"))
 class VLLMGenerator(Generator):
     def __init__(self, model: str, *, tensor_parallel_size: int | None = None, gpu_memory_utilization: float = 0.85,
                  max_model_len: int = 32768, image_max_pixels: int | None = None, video_max_pixels: int | None = None,

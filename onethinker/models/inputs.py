@@ -37,7 +37,8 @@ from typing import Any, Sequence
 
 from .sampling import SamplingEngine, input_device
 
-__all__ = ["MediaItemError", "assistant_mask", "build_inputs", "collect_media", "generate", "input_device"]
+__all__ = ["MediaItemError", "assistant_mask", "build_inputs", "collect_media", "frame_pixel_limits", "generate",
+           "input_device", "patch_factor", "pixel_limits"]
 
 
 class MediaItemError(ValueError):
@@ -129,18 +130,35 @@ def _load_video(item: dict, *, fps: float, max_frames: int, min_frames: int, min
     return clip, resize
 
 
-def _factor(proc: Any, default: int) -> int:
+# -------------------------------------------------------------------------------------------------
+# Processor limits (the one definition: build_inputs here, the SFT length estimate)
+# -------------------------------------------------------------------------------------------------
+def patch_factor(proc: Any, default: int = 28) -> int:
+    """``patch_size * merge_size`` of an image or video processor: the side of one merged patch, so
+    resized media sides are multiples of it; ``default`` when the processor does not say."""
     patch = getattr(proc, "patch_size", None)
     merge = getattr(proc, "merge_size", None)
     return int(patch * merge) if patch and merge else default
 
 
-def _size_limits(proc: Any) -> tuple[int | None, int | None]:
+def pixel_limits(proc: Any, min_pixels: int | None = None, max_pixels: int | None = None) -> tuple[int | None, int | None]:
+    """The (min, max) pixel count of one image: the given values, else the processor's own ``size``
+    limits (``shortest_edge`` / ``longest_edge``, which Qwen-VL processors use as pixel counts)."""
     size = getattr(proc, "size", None)
-    if size is None:
-        return None, None
     get = size.get if isinstance(size, dict) else (lambda k: getattr(size, k, None))
-    return get("shortest_edge"), get("longest_edge")
+    return (min_pixels if min_pixels is not None else get("shortest_edge"),
+            max_pixels if max_pixels is not None else get("longest_edge"))
+
+
+def frame_pixel_limits(proc: Any, min_pixels: int | None = None,
+                       max_pixels: int | None = None) -> tuple[int | None, int | None]:
+    """The (min, max) pixel count of one video frame: the given values; without either, about what the
+    video processor's own limits leave a frame (its budget over all frames / its ``max_frames``; no
+    minimum), as an estimate: build_inputs then leaves the frames to the processor."""
+    if min_pixels is not None or max_pixels is not None:
+        return min_pixels, max_pixels
+    _, hi = pixel_limits(proc)
+    return None, (hi // max(int(getattr(proc, "max_frames", 1) or 1), 1) if hi else None)
 
 
 # -------------------------------------------------------------------------------------------------
@@ -210,13 +228,9 @@ def build_inputs(
 
     image_proc = getattr(processor, "image_processor", None)
     video_proc = getattr(processor, "video_processor", None)
-    img_factor = _factor(image_proc, 28)
-    vid_factor = _factor(video_proc, img_factor)
-    lo_img, hi_img = _size_limits(image_proc)
-    if image_min_pixels is not None:
-        lo_img = image_min_pixels
-    if image_max_pixels is not None:
-        hi_img = image_max_pixels
+    img_factor = patch_factor(image_proc, 28)
+    vid_factor = patch_factor(video_proc, img_factor)
+    lo_img, hi_img = pixel_limits(image_proc, image_min_pixels, image_max_pixels)
 
     texts = processor.apply_chat_template(batch, tokenize=False, add_generation_prompt=add_generation_prompt,
                                           **(chat_template_kwargs or {}))

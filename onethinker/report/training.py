@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
+from ..tasks.means import row_task_key, task_means  # noqa: F401  (row_task_key: re-exported, recipes import it here)
 from .style import CSS as _CSS
 
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf",
@@ -257,21 +258,7 @@ def ablation_report(out: Path, results: dict[str, list[dict]], logs: dict[str, l
     return path
 
 
-def row_task_key(row: dict) -> str:
-    """The key an evaluation result row is grouped under: its task key, else its problem_type."""
-    return row.get("task") or str(row.get("problem_type"))
-
-
 def held_out_summary(rows: Sequence[dict]) -> dict[str, dict[str, float]]:
     """Per task key and over all items: count and mean overall reward, format and accuracy."""
-    def means(rs: Sequence[dict]) -> dict[str, float]:
-        return {"items": len(rs), **{k: float(sum(x["reward"][k2] for x in rs) / len(rs))
-                                     for k, k2 in (("reward", "overall"), ("format", "format"), ("accuracy", "accuracy"))}}
-
-    by: dict[str, list[dict]] = {}
-    for r in rows:
-        by.setdefault(row_task_key(r), []).append(r)
-    out = {t: means(rs) for t, rs in sorted(by.items())}
-    if rows:
-        out["all"] = means(list(rows))
-    return out
+    return task_means(rows, {name: (lambda x, part=part: x["reward"][part]) for name, part in
+                             (("reward", "overall"), ("format", "format"), ("accuracy", "accuracy"))}, overall="all")

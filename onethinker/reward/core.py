@@ -29,6 +29,7 @@ from ..tasks.response import extract_answer, has_valid_format, normalize, truth_
 from .scorers import TextScorers
 from ..tasks import TASKS, Task, find_task, split_by_data_type
 from ..tasks.base import clip01
+from ..tasks.means import task_means
 
 log = logging.getLogger(__name__)
 
@@ -440,16 +441,6 @@ def score_batch(
 
 
 def mean_by(results: Iterable[RewardResult], keys: Iterable[str]) -> dict[str, dict[str, float]]:
-    """Per key: count and the mean of each part (for tables and logs)."""
-    sums: dict[str, list[float]] = {}
-    for r, k in zip(results, keys):
-        s = sums.setdefault(k, [0, 0.0, 0.0, 0.0, 0.0])
-        s[0] += 1
-        s[1] += r.overall
-        s[2] += r.format
-        s[3] += r.accuracy
-        s[4] += r.structure
-    return {
-        k: {"count": int(s[0]), "overall": s[1] / s[0], "format": s[2] / s[0], "accuracy": s[3] / s[0], "structure": s[4] / s[0]}
-        for k, s in sums.items()
-    }
+    """Per key: count and the mean of each part (for tables and logs), keys in first-seen order."""
+    parts = {p: (lambda pair, p=p: getattr(pair[0], p)) for p in ("overall", "format", "accuracy", "structure")}
+    return task_means(zip(results, keys), parts, key=lambda pair: pair[1], count="count", sort=False)

@@ -33,12 +33,15 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from ..checkpoints import RL_LAYOUT
+from ..checkpoints import resolve_resume as resolve_checkpoint
 from ..config import save_config
 from ..data.chat import record_messages
 from ..models.freezing import freeze_vision
 from ..models.sampling import SamplingEngine
 from ..reward import RewardScorer
 from ..tasks import task_key
+from ..tasks.means import task_means
 from .advantages import EMAStats, compute_advantages
 from .config import RLConfig
 from .data import load_rl_records
@@ -407,16 +410,13 @@ class RLTrainer:
 
     # -- logging --------------------------------------------------------------------------------
     def _log_rewards(self, rollouts: list[Rollout], step_log: StepLog) -> None:
-        by_task: dict[str, list[Rollout]] = defaultdict(list)
-        for ro in rollouts:
-            by_task[ro.prompt.task].append(ro)
-        for t, rs in by_task.items():
-            step_log.add(f"reward/{t}", np.mean([r.reward.overall for r in rs]))
-            step_log.add(f"accuracy/{t}", np.mean([r.reward.accuracy for r in rs]))
-            step_log.add(f"format/{t}", np.mean([r.reward.format for r in rs]))
-        step_log.add("reward/all", np.mean([r.reward.overall for r in rollouts]))
-        step_log.add("accuracy/all", np.mean([r.reward.accuracy for r in rollouts]))
-        step_log.add("format/all", np.mean([r.reward.format for r in rollouts]))
+        # per task key in first-seen order, then all; numpy's mean (pairwise sums), as the log always had
+        means = task_means(rollouts, {"reward": lambda r: r.reward.overall, "accuracy": lambda r: r.reward.accuracy,
+                                      "format": lambda r: r.reward.format}, key=lambda r: r.prompt.task, count=None,
+                           overall="all", sort=False, average=np.mean)
+        for t, block in means.items():
+            for name, value in block.items():
+                step_log.add(f"{name}/{t}", value)
         step_log.add("response/length_mean", np.mean([len(r.response) for r in rollouts]))
         step_log.add("response/truncated_frac", np.mean([not r.response or r.response[-1] not in self.stop_ids for r in rollouts]))
 
@@ -490,9 +490,9 @@ class RLTrainer:
         os.replace(tmp, folder)
 
     def save_checkpoint(self) -> Path:
-        root = self.out / "checkpoints"
-        folder = root / f"step-{self.step:06d}"
-        tmp = root / f".step-{self.step:06d}.tmp"
+        root = RL_LAYOUT.root(self.out)
+        folder = root / f"{RL_LAYOUT.prefix}{self.step:06d}"
+        tmp = root / f".{RL_LAYOUT.prefix}{self.step:06d}.tmp"
         if tmp.exists():
             shutil.rmtree(tmp)
         tmp.mkdir(parents=True)
@@ -510,22 +510,14 @@ class RLTrainer:
         if folder.exists():
             shutil.rmtree(folder)
         os.replace(tmp, folder)
-        done = sorted(p for p in root.glob("step-*") if p.is_dir())
+        done = RL_LAYOUT.list(self.out, complete_only=False)
         for old in done[: max(0, len(done) - max(1, self.cfg.run.keep_checkpoints))]:
             shutil.rmtree(old)
         return folder
 
     def _find_checkpoint(self, resume: str | bool) -> Path | None:
-        if isinstance(resume, str) and resume not in ("", "latest"):
-            path = Path(resume)
-            if not (path / "trainer_state.pt").is_file():
-                raise FileNotFoundError(f"{path}: not a checkpoint of this trainer (no trainer_state.pt)")
-            return path
-        done = sorted(p for p in (self.out / "checkpoints").glob("step-*") if (p / "trainer_state.pt").is_file())
-        if not done:
-            log.warning("no checkpoint in %s: starting from scratch", self.out / "checkpoints")
-            return None
-        return done[-1]
+        # "latest"/True without a checkpoint starts from scratch (a warning); "auto" is not a keyword here
+        return resolve_checkpoint(RL_LAYOUT, self.out, resume, missing="warn", allow_auto=False)
 
     def _restore(self, folder: Path) -> None:
         state = torch.load(folder / "trainer_state.pt", weights_only=False)

@@ -5,9 +5,12 @@
 'grabcut'
 
 Back-ends: SAM2 (:mod:`onethinker.segment.sam2_backend`, when a checkpoint is available) and OpenCV
-GrabCut (:mod:`onethinker.segment.grabcut`). Reports print :attr:`Segmenter.name`.
+GrabCut (:mod:`onethinker.segment.grabcut`). Each registers itself (``register_segmenter``); the
+factory imports a back-end's module only when it is asked for. Reports print :attr:`Segmenter.name`.
 """
 
-from .base import SEGMENTER_KINDS, PixelPrompt, Segmenter, build_segmenter, key_frame_index, prompt_to_pixels
+from .base import (SEGMENTER_KINDS, PixelPrompt, Segmenter, build_segmenter, key_frame_index, prompt_to_pixels,
+                   register_segmenter, segmenter_kinds)
 
-__all__ = ["SEGMENTER_KINDS", "PixelPrompt", "Segmenter", "build_segmenter", "key_frame_index", "prompt_to_pixels"]
+__all__ = ["SEGMENTER_KINDS", "PixelPrompt", "Segmenter", "build_segmenter", "key_frame_index", "prompt_to_pixels",
+           "register_segmenter", "segmenter_kinds"]

@@ -29,10 +29,13 @@ __all__ = [
     "prompt_to_pixels",
     "key_frame_index",
     "build_segmenter",
+    "register_segmenter",
+    "segmenter_class",
+    "segmenter_kinds",
     "SEGMENTER_KINDS",
 ]
 
-SEGMENTER_KINDS = ("auto", "sam2", "grabcut")
+SEGMENTER_KINDS = ("auto", "sam2", "grabcut")  # the built-in kinds (segmenter_kinds() adds registered ones)
 
 # Non-finite or absurd coordinates are first brought into this range (in the 0..1000 frame) so
 # that the arithmetic below cannot overflow; everything is clipped into the image afterwards.
@@ -187,6 +190,14 @@ class Segmenter(ABC):
     on a cleaned :class:`PixelPrompt`; the public methods check inputs and outputs."""
 
     name: str = "segmenter"
+    #: the kind it is registered as (``register_segmenter``)
+    kind: str = ""
+
+    @classmethod
+    def from_options(cls, *, sam2_config: str | None = None, sam2_checkpoint: str | None = None,
+                     device: str = "cpu") -> "Segmenter":
+        """Build one from ``build_segmenter``'s options (a back-end reads those it uses; default: none)."""
+        return cls()
 
     def segment_image(self, image: np.ndarray, prompt: SegmentationPrompt) -> np.ndarray:
         """(H, W, 3) uint8 RGB image -> (H, W) bool mask of the prompted object."""
@@ -223,6 +234,41 @@ class Segmenter(ABC):
         return f"<{type(self).__name__} {self.name}>"
 
 
+# -------------------------------------------------------------------------------------------------
+# registry: a back-end module registers its class under its kind; the factory imports it on first use
+# -------------------------------------------------------------------------------------------------
+#: the built-in back-ends: kind -> the module (in this package) that registers it, imported lazily (SAM2's
+#: module never loads for GrabCut, and neither module is imported by this one at import time)
+BUILTIN_SEGMENTERS: dict[str, str] = {"sam2": "sam2_backend", "grabcut": "grabcut"}
+_REGISTRY: dict[str, type[Segmenter]] = {}
+
+
+def register_segmenter(kind: str):
+    """Class decorator: register a ``Segmenter`` subclass as segmenter ``kind`` (``build_segmenter``
+    builds it with its ``from_options``)."""
+    def deco(cls: type[Segmenter]) -> type[Segmenter]:
+        cls.kind = kind
+        _REGISTRY[kind] = cls
+        return cls
+    return deco
+
+
+def segmenter_kinds() -> tuple[str, ...]:
+    """What ``build_segmenter`` accepts: "auto", the built-in kinds, then any registered from outside."""
+    return tuple(dict.fromkeys(["auto", *BUILTIN_SEGMENTERS, *_REGISTRY]))
+
+
+def segmenter_class(kind: str) -> type[Segmenter]:
+    """The class registered as ``kind``, importing its module first when it is a built-in one."""
+    if kind not in _REGISTRY and kind in BUILTIN_SEGMENTERS:
+        import importlib
+
+        importlib.import_module(f"{__package__}.{BUILTIN_SEGMENTERS[kind]}")
+    if kind not in _REGISTRY:
+        raise ValueError(f"build_segmenter: unknown segmenter kind {kind!r}; expected one of {', '.join(segmenter_kinds())}")
+    return _REGISTRY[kind]
+
+
 def build_segmenter(kind: str = "auto", *, sam2_config: str | None = None, sam2_checkpoint: str | None = None,
                     device: str = "cpu") -> Segmenter:
     """The segmenter to use.
@@ -237,21 +283,8 @@ def build_segmenter(kind: str = "auto", *, sam2_config: str | None = None, sam2_
     ``device``: torch device for SAM2 ("cpu", "cuda", "cuda:1", ...); GrabCut always runs on the CPU.
     """
     k = str(kind).strip().lower()
-    if k not in SEGMENTER_KINDS:
-        raise ValueError(f"build_segmenter: unknown segmenter kind {kind!r}; expected one of {', '.join(SEGMENTER_KINDS)}")
+    if k not in segmenter_kinds():
+        raise ValueError(f"build_segmenter: unknown segmenter kind {kind!r}; expected one of {', '.join(segmenter_kinds())}")
     if k == "auto":
         k = "sam2" if sam2_checkpoint else "grabcut"
-    if k == "grabcut":
-        from .grabcut import GrabCutSegmenter
-
-        return GrabCutSegmenter()
-    if not sam2_checkpoint:
-        raise ValueError(
-            "build_segmenter: SAM2 needs a checkpoint and none was given (nothing is downloaded). Pass "
-            "sam2_checkpoint=PATH to a local file such as sam2.1_hiera_large.pt (with sam2_config when its "
-            "name does not say which model it is), sam2_checkpoint='random' for random weights (tests "
-            "only), or use kind='grabcut' / 'auto' for the classical fallback."
-        )
-    from .sam2_backend import SAM2Segmenter
-
-    return SAM2Segmenter(config=sam2_config, checkpoint=sam2_checkpoint, device=device)
+    return segmenter_class(k).from_options(sam2_config=sam2_config, sam2_checkpoint=sam2_checkpoint, device=device)

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .base import PixelPrompt, Segmenter
+from .base import PixelPrompt, Segmenter, register_segmenter
 
 __all__ = ["GrabCutSegmenter", "GrabCutConfig", "ColourModel"]
 
@@ -255,6 +255,7 @@ class ColourModel:
         return float(self.prob(image[mask]).mean())
 
 
+@register_segmenter("grabcut")
 class GrabCutSegmenter(Segmenter):
     """OpenCV GrabCut seeded by the prompt; videos propagate the key-frame mask with optical flow."""
 

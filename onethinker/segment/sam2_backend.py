@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import PixelPrompt, Segmenter
+from .base import PixelPrompt, Segmenter, register_segmenter
 
 __all__ = ["SAM2Segmenter", "resolve_config", "init_video_state", "RANDOM_WEIGHTS"]
 
@@ -158,8 +158,21 @@ def init_video_state(predictor, frames: np.ndarray) -> dict:
     }
 
 
+@register_segmenter("sam2")
 class SAM2Segmenter(Segmenter):
     """SAM2 image and video predictors on one model. Not thread-safe (the predictors keep state)."""
+
+    @classmethod
+    def from_options(cls, *, sam2_config: str | None = None, sam2_checkpoint: str | None = None,
+                     device: str = "cpu") -> "SAM2Segmenter":
+        if not sam2_checkpoint:
+            raise ValueError(
+                "build_segmenter: SAM2 needs a checkpoint and none was given (nothing is downloaded). Pass "
+                "sam2_checkpoint=PATH to a local file such as sam2.1_hiera_large.pt (with sam2_config when its "
+                "name does not say which model it is), sam2_checkpoint='random' for random weights (tests "
+                "only), or use kind='grabcut' / 'auto' for the classical fallback."
+            )
+        return cls(config=sam2_config, checkpoint=sam2_checkpoint, device=device)
 
     def __init__(self, config: str | None = None, checkpoint: str = RANDOM_WEIGHTS, device: str = "cpu"):
         import torch

@@ -161,17 +161,6 @@ def labels_from_mask(input_ids, assistant_masks, media_token_ids: Sequence[int] 
     return labels
 
 
-def _factor(proc: Any) -> int:
-    patch, merge = getattr(proc, "patch_size", None), getattr(proc, "merge_size", None)
-    return int(patch * merge) if patch and merge else 28
-
-
-def _limits(proc: Any, lo: int | None, hi: int | None) -> tuple[int | None, int | None]:
-    size = getattr(proc, "size", None)
-    get = size.get if isinstance(size, dict) else (lambda k: getattr(size, k, None))
-    return (lo if lo is not None else get("shortest_edge"), hi if hi is not None else get("longest_edge"))
-
-
 class LengthGroupedSampler:
     """Indices in batches of similar estimated length (transformers' ``get_length_grouped_indices``:
     a random permutation cut into mega-batches, each sorted by length), less padding per batch. The
@@ -275,6 +264,7 @@ class SFTCollator:
         from PIL import Image
 
         from ..data.media import fit_pixels, probe_video
+        from ..models.inputs import frame_pixel_limits, patch_factor, pixel_limits
 
         tok = getattr(self.processor, "tokenizer", self.processor)
         text = self.processor.apply_chat_template([messages], tokenize=False)[0]
@@ -284,24 +274,20 @@ class SFTCollator:
                 kind = c.get("type") if isinstance(c, dict) else None
                 if kind == "image":
                     proc = getattr(self.processor, "image_processor", None)
-                    f = _factor(proc)
-                    lo, hi = _limits(proc, self.media["image_min_pixels"], self.media["image_max_pixels"])
+                    f = patch_factor(proc)
+                    lo, hi = pixel_limits(proc, self.media["image_min_pixels"], self.media["image_max_pixels"])
                     src = c["image"]
                     size = src.size if isinstance(src, Image.Image) else Image.open(src).size
                     w, h = fit_pixels(*size, min_pixels=lo, max_pixels=hi, factor=f)
                     n += (w // f) * (h // f) - 1
                 elif kind == "video":
                     proc = getattr(self.processor, "video_processor", None)
-                    f = _factor(proc)
+                    f = patch_factor(proc)
                     info = probe_video(c["video"])
                     frames = min(max(int(info.duration * self.media["video_fps"]), self.media["min_frames"]),
                                  self.media["max_frames"], max(info.n_frames, 1))
                     pairs = max(frames // 2, 1)
-                    lo, hi = self.media["video_min_pixels"], self.media["video_max_pixels"]
-                    if lo is None and hi is None:  # the video processor's own limits (over all its frames)
-                        lo, hi = _limits(proc, None, None)
-                        hi = hi // max(int(getattr(proc, "max_frames", 1) or 1), 1) if hi else None
-                        lo = None
+                    lo, hi = frame_pixel_limits(proc, self.media["video_min_pixels"], self.media["video_max_pixels"])
                     w, h = fit_pixels(info.width, info.height, min_pixels=lo, max_pixels=hi, factor=f)
                     n += pairs * ((w // f) * (h // f) + 8) - 1  # + "<t seconds>" and the vision markers
         return n

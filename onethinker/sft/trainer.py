@@ -32,6 +32,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..checkpoints import SFT_LAYOUT
+from ..checkpoints import resolve_resume as resolve_checkpoint
 from ..config import save_config, to_dict
 from ..models.freezing import PROJECTOR_MODULES, FreezeError, count_parts, param_part
 from ..models.freezing import freeze_vision as _freeze_vision
@@ -238,12 +240,13 @@ def format_check(model: Any, processor: Any, records: list[dict], media_root: st
     """Greedy replies to ``records`` (evaluation or RL records) and how well-formed they are.
 
     Returns ``{"n", "format_rate" (share with has_valid_format), "overall", "format", "accuracy",
-    "structure" (mean reward parts), "by_task": {task: {"n", "format_rate", "accuracy"}}}``; each reply
+    "structure" (mean reward parts), "by_task": {task key: {"n", "format_rate", "accuracy"}}}``; each reply
     with its scores goes to ``out_file`` (JSONL) when given."""
     from ..data.chat import record_messages
     from ..models.inputs import generate
-    from ..tasks.response import has_valid_format
     from ..reward import score
+    from ..tasks.means import mean, record_task_key, task_means
+    from ..tasks.response import has_valid_format
 
     rows = []
     for i in range(0, len(records), batch_size):
@@ -262,13 +265,11 @@ def format_check(model: Any, processor: Any, records: list[dict], media_root: st
             for row in rows:
                 f.write(json.dumps(row) + "\n")
     n = len(rows)
-    mean = (lambda key, rs: sum(float(x[key]) for x in rs) / len(rs) if rs else 0.0)
-    by_task: dict[str, dict] = {}
-    for t in sorted({str(x["problem_type"]) for x in rows}):
-        rs = [x for x in rows if str(x["problem_type"]) == t]
-        by_task[t] = {"n": len(rs), "format_rate": mean("valid_format", rs), "accuracy": mean("accuracy", rs)}
-    return {"n": n, "format_rate": mean("valid_format", rows), **{k: mean(k, rows) for k in
-                                                                    ("overall", "format", "accuracy", "structure")},
+    # grouped by task key (the registry's: segmentation split by data type, problem types in any case)
+    by_task = task_means(rows, {"format_rate": lambda x: float(x["valid_format"]),
+                                "accuracy": lambda x: float(x["accuracy"])}, key=record_task_key, count="n")
+    return {"n": n, "format_rate": mean([float(x["valid_format"]) for x in rows]),
+            **{k: mean([float(x[k]) for x in rows]) for k in ("overall", "format", "accuracy", "structure")},
             "by_task": by_task}
 
 
@@ -278,31 +279,14 @@ def format_check(model: Any, processor: Any, records: list[dict], media_root: st
 
 
 def _checkpoints(out: Path) -> list[Path]:
-    if not out.is_dir():
-        return []
-    found = [p for p in out.iterdir() if p.is_dir() and p.name.startswith("checkpoint-")
-             and p.name.split("-", 1)[1].isdigit()]
-    return sorted(found, key=lambda p: int(p.name.split("-", 1)[1]))
+    return SFT_LAYOUT.list(out)
 
 
 def resolve_resume(out: Path, resume: bool | str | os.PathLike | None) -> Path | None:
     """The checkpoint to resume from: None/False: none; True or "latest": the newest ``checkpoint-N`` in
-    ``out`` (an error if there is none); "auto": the newest if any; a path: that checkpoint folder."""
-    if resume is None or resume is False:
-        return None
-    if resume is True or resume in ("latest", "auto"):
-        found = _checkpoints(out)
-        if not found:
-            if resume == "auto":
-                return None
-            raise SFTError(f"--resume: no checkpoint-N folder in {out} to resume from")
-        return found[-1]
-    path = Path(resume).expanduser()
-    if not path.is_dir():
-        raise SFTError(f"--resume {path}: no such checkpoint folder")
-    if not (path / "trainer_state.json").is_file():
-        raise SFTError(f"--resume {path}: not a Trainer checkpoint (no trainer_state.json)")
-    return path
+    ``out`` (an error if there is none); "auto": the newest if any; a path: that checkpoint folder
+    (``onethinker.checkpoints``)."""
+    return resolve_checkpoint(SFT_LAYOUT, out, resume, missing="error", error=SFTError)
 
 
 def _prepare_output(out: Path, ckpt: Path | None, overwrite: bool, main: bool) -> None:

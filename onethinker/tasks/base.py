@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Sequence
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..reward.scorers import TextScorers
+    from .vectorised import Columns
 
 #: The common instruction: reasoning in <think>, the answer in <answer>. Kept character for character
 #: as in the prompts OneThinker was trained with (the released model answers best to them).
@@ -86,6 +87,10 @@ class Task:
     has_options: ClassVar[bool] = False
     #: the ground truth includes masks (``segmentation_output``); an answer is a prompt for a segmenter
     mask_truth: ClassVar[bool] = False
+    #: the majority baseline ranks constant answers with a numpy copy of this task's reward
+    #: (``vector_parse``, ``vector_parts``, ``median_answer``; see ``onethinker.tasks.vectorised``);
+    #: False: its candidates are scored exactly with the batch scorer
+    vectorised: ClassVar[bool] = False
 
     # -- prompts -----------------------------------------------------------------------------
     def prompt(self, question: str, options: Sequence[str] | None = None) -> str:
@@ -122,6 +127,28 @@ class Task:
         """Structure score, given that the format check passed. Unstructured types: 0.5."""
         return 0.5
 
+    # -- the reward in numpy, for the majority baseline (``vectorised`` tasks) ----------------
+    def vector_parse(self, texts: Sequence[str], table_keys: Sequence[str] | None = None) -> "Columns":
+        """Answer texts parsed into arrays (``onethinker.tasks.vectorised.Columns``); ``table_keys``:
+        the columns of per-second box tables (default: every key the texts use)."""
+        raise NotImplementedError(f"task {self.key!r} has no vectorised reward")
+
+    def vector_parts(self, cand: "Columns", i: int, truth: "Columns") -> tuple[Any, Any]:
+        """(accuracy, structure) of candidate ``i`` of ``cand`` against every truth, (N,) arrays (the
+        structure may be a scalar), equal to ``accuracy`` / ``structure`` answer by answer."""
+        raise NotImplementedError(f"task {self.key!r} has no vectorised reward")
+
+    def median_answer(self, texts: Sequence[str]) -> str | None:
+        """The per-coordinate median of these answers written in the answer form, or None."""
+        raise NotImplementedError(f"task {self.key!r} has no vectorised reward")
+
+    # -- votes -------------------------------------------------------------------------------
+    def vote_key(self, text: str) -> str:
+        """An answer text normalised for votes and distinct counts (the pre-RL probe): answers with the
+        same key score the same. By ``answer_form``: transcriptions by their words, free text by its
+        lower-cased words, structured answers by their JSON with sorted keys."""
+        return default_vote_key(self.answer_form, text)
+
     def __repr__(self) -> str:
         return f"<Task {self.key!r}>"
 
@@ -153,6 +180,17 @@ def parse_json_object(text: str) -> tuple[dict | None, str | None]:
     if not isinstance(obj, dict):
         return None, f"expected a JSON object, got {type(obj).__name__}"
     return obj, None
+
+
+def default_vote_key(form: str | None, text: str) -> str:
+    """``Task.vote_key`` by answer form (None: a key that names no task)."""
+    text = text.strip()
+    if form == "text":
+        return " ".join(text.split())
+    if form == "free text":
+        return " ".join(text.lower().split())
+    obj = json_object(text)
+    return json.dumps(obj, sort_keys=True) if obj is not None else "text:" + text
 
 
 def dumps(value: Any) -> str:

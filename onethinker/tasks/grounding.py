@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-from .geometry import box_iou, number_list, span_iou
+import numpy as np
+
+from .geometry import REWARD_MIN_UNION, box_iou, box_iou_np, number_list, span_iou, span_iou_np
 from .base import Parsed, Task, check_box, check_span, clean_number, dumps, json_object, parse_json_object
+from .vectorised import Columns, median, median_table, num, table_iou
 
 Span = tuple[float, float]
 Box = tuple[float, float, float, float]
@@ -94,6 +97,7 @@ def _key_overlap(pred: dict | None, truth: dict | None) -> float:
 class TemporalGrounding(Task):
     key = problem_type = "temporal grounding"
     metric = "temporal_grounding"
+    vectorised = True
     picture = "span"
     data_types = ("video",)
     structured = True
@@ -128,10 +132,22 @@ class TemporalGrounding(Task):
         obj = json_object(answer)
         return 0.5 if obj is not None and number_list(obj.get("time"), 2) is not None else 0.0
 
+    def vector_parse(self, texts, table_keys=None):
+        return Columns(texts).spans()
+
+    def vector_parts(self, cand, i, truth):
+        acc = span_iou_np(np.broadcast_to(cand.span[i], truth.span.shape), truth.span, min_union=REWARD_MIN_UNION)
+        return acc, np.full(truth.n, 0.5) if np.isfinite(cand.span[i]).all() else np.zeros(truth.n)
+
+    def median_answer(self, texts):
+        v = median(self.vector_parse(texts).span)
+        return None if v is None or not np.isfinite(v).all() else self.format_answer(tuple(map(float, v)))
+
 
 class SpatialGrounding(Task):
     key = problem_type = "spatial grounding"
     metric = "rec"
+    vectorised = True
     picture = "box"
     data_types = ("image",)
     structured = True
@@ -163,10 +179,22 @@ class SpatialGrounding(Task):
         obj = json_object(answer)
         return 0.5 if obj is not None and number_list(obj.get("boxes"), 4) is not None else 0.0
 
+    def vector_parse(self, texts, table_keys=None):
+        return Columns(texts).boxes()
+
+    def vector_parts(self, cand, i, truth):
+        acc = box_iou_np(cand.box[i][None, :], truth.box, min_union=REWARD_MIN_UNION)
+        return acc, np.full(truth.n, 0.5) if np.isfinite(cand.box[i]).all() else np.zeros(truth.n)
+
+    def median_answer(self, texts):
+        v = median(self.vector_parse(texts).box)
+        return None if v is None or not np.isfinite(v).all() else self.format_answer(tuple(map(float, v)))
+
 
 class SpatioTemporalGrounding(Task):
     key = problem_type = "spatial-temporal grounding"
     metric = "stvg"
+    vectorised = True
     picture = "tube"
     data_types = ("video",)
     structured = True
@@ -232,10 +260,34 @@ class SpatioTemporalGrounding(Task):
                 score += 0.25
         return score + _key_overlap(pred, gt)
 
+    def vector_parse(self, texts, table_keys=None):
+        return Columns(texts).spans().tables(table_keys).time_lists()
+
+    def vector_parts(self, cand, i, truth):
+        iou, both_tables, overlap = table_iou(cand, i, truth)
+        tiou = span_iou_np(np.broadcast_to(cand.span[i], truth.span.shape), truth.span, min_union=REWARD_MIN_UNION)
+        common = truth.present & cand.present[i][None, :]
+        n_common = common.sum(1)
+        miou = np.where(both_tables & (n_common > 0), (iou * common).sum(1) / np.maximum(n_common, 1), 0.0)
+        acc = 0.5 * tiou + 0.5 * miou
+        structure = (0.25 if (cand.time_list[i] and cand.all_boxes[i]) else 0.0) + overlap
+        return acc, structure
+
+    def median_answer(self, texts):
+        p = self.vector_parse(texts)
+        table = median_table(p)
+        if not table:
+            return None
+        span = median(p.span)
+        if span is None or not np.isfinite(span).all():
+            return None
+        return dumps({"time": [num(span[0]), num(span[1])], "boxes": table})
+
 
 class Tracking(Task):
     key = problem_type = "tracking"
     metric = "got10k"
+    vectorised = True
     picture = "track"
     data_types = ("video",)
     structured = True
@@ -283,3 +335,18 @@ class Tracking(Task):
         pred, gt = json_object(answer), json_object(truth)
         score = 0.25 if pred is not None and _all_boxes(pred.get("boxes")) else 0.0
         return score + _key_overlap(pred, gt)
+
+    def vector_parse(self, texts, table_keys=None):
+        return Columns(texts).tables(table_keys)
+
+    def vector_parts(self, cand, i, truth):
+        iou, both_tables, overlap = table_iou(cand, i, truth)
+        n_truth = truth.present.sum(1)
+        acc = np.where(both_tables & (n_truth > 0), (iou * truth.present).sum(1) / np.maximum(n_truth, 1), 0.0)
+        structure = (0.25 if cand.all_boxes[i] else 0.0) + overlap
+        return acc, structure
+
+    def median_answer(self, texts):
+        # the keys in first-seen order, as the answers give them (not format_answer's sorted seconds)
+        table = median_table(self.vector_parse(texts))
+        return dumps({"boxes": table}) if table else None

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from functools import lru_cache
+from typing import Any, Sequence
 
 import numpy as np
 
 from .geometry import as_number
 from .base import Parsed, Task, clean_number, clip01
+from .vectorised import Columns, median
 
 _OPTION = re.compile(r"^\(?([A-Za-z])\)?(?:[.:)\]]|\s|$)")
 
@@ -18,6 +20,25 @@ def _number(text: str) -> float | None:
     if not isinstance(text, str):
         return None
     return as_number(text.replace(",", ""))
+
+
+@lru_cache(maxsize=1 << 16)
+def _mathruler_key(text: str) -> str:
+    """mathruler's normalisation (what its grader compares), or the lower-cased text without it."""
+    try:
+        from mathruler.grader import _normalize
+
+        out = _normalize(text)
+        return out if isinstance(out, str) else text.strip().lower()
+    except Exception:
+        return text.strip().lower()
+
+
+def _number_key(text: str, ndigits: int | None) -> str:
+    x = _number(text)
+    if x is None:
+        return "text:" + text
+    return repr((x if ndigits is None else round(x, ndigits)) + 0.0)
 
 
 class MultipleChoice(Task):
@@ -46,6 +67,9 @@ class MultipleChoice(Task):
         # mathruler's grade_answer, no letter extraction: "B. a dog" against "B" scores 0.
         return 1.0 if scorers.grade_answer(answer.strip(), truth.strip()) else 0.0
 
+    def vote_key(self, text: str) -> str:
+        return _mathruler_key(text.strip())
+
 
 class Numerical(Task):
     key = problem_type = "numerical"
@@ -70,6 +94,9 @@ class Numerical(Task):
             return 0.0
         return 1.0 if round(p, 2) == round(t, 2) else 0.0
 
+    def vote_key(self, text: str) -> str:
+        return _number_key(text.strip(), 2)  # the accuracy compares at 2 decimals
+
 
 # Mean Relative Accuracy thresholds as the recipe computes them: float32 values of 0.50 .. 0.95.
 _MRA_THRESHOLDS = np.array([0.50, 0.55, 0.60, 0.65, 0.70, 0.75, 0.80, 0.85, 0.90, 0.95], dtype=np.float32)
@@ -89,6 +116,7 @@ def mra_float32(pred: float, target: float) -> float:
 class Regression(Task):
     key = problem_type = "regression"
     metric = "regression"
+    vectorised = True
     data_types = ("image", "video", "video-image")
     instruction = (
         "Please provide only the numerical value within the <answer>...</answer> tags.\n"
@@ -107,6 +135,24 @@ class Regression(Task):
         if p is None or t is None:
             return 0.0
         return mra_float32(p, t)
+
+    def vote_key(self, text: str) -> str:
+        return _number_key(text.strip(), None)
+
+    def vector_parse(self, texts, table_keys=None):
+        return Columns(texts, json=False).numbers(texts)
+
+    def vector_parts(self, cand, i, truth):
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            p, t = np.float32(cand.value[i]), truth.value.astype(np.float32)
+            rel = np.abs(p - t) / (np.abs(t) + _MRA_EPS)
+            hits = (rel[:, None] < _MRA_TOLERANCE[None, :]).sum(1)
+        acc = (hits.astype(np.float32) / np.float32(10)).astype(np.float64)
+        return acc, np.full(truth.n, 0.5)
+
+    def median_answer(self, texts: Sequence[str]) -> str | None:
+        v = median(self.vector_parse(texts).value)
+        return None if v is None else self.format_answer(float(v))
 
 
 class Math(Task):
@@ -132,6 +178,9 @@ class Math(Task):
         except Exception:
             ok = scorers.grade_answer(answer, truth)
         return 1.0 if ok else 0.0
+
+    def vote_key(self, text: str) -> str:
+        return _mathruler_key(text.strip())
 
 
 class OCR(Task):

@@ -6,8 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .geometry import box_iou, is_json_number, number_list, point_list, point_set_similarity, time_similarity
+import numpy as np
+
+from .geometry import (REWARD_MIN_UNION, box_iou, box_iou_np, is_json_number, number_list, point_list,
+                       point_set_similarity, time_similarity)
 from .base import Parsed, Task, check_box, check_point, clean_number, dumps, json_object, parse_json_object
+from .vectorised import Columns, num, point_sim
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,7 @@ class _Segmentation(Task):
     problem_type = "segmentation"
     structured = True
     mask_truth = True
+    vectorised = True
     video: bool = False
 
     def parse(self, answer: str) -> Parsed:
@@ -108,6 +113,38 @@ class _Segmentation(Task):
         if self.video:
             ok = ok and is_json_number(obj.get("time"))
         return 0.5 if ok else 0.0
+
+    def vector_parse(self, texts, table_keys=None):
+        return Columns(texts).boxes().points().key_time()
+
+    def vector_parts(self, cand, i, truth):
+        iou = box_iou_np(cand.box[i][None, :], truth.box, min_union=REWARD_MIN_UNION)
+        pos, neg = point_sim(cand.pos[i], truth.pos), point_sim(cand.neg[i], truth.neg)
+        ok = truth.points_ok & cand.points_ok[i]
+        if not self.video:
+            acc = np.where(ok, 0.5 * iou + 0.25 * pos + 0.25 * neg, 0.0)
+            structure_ok = cand.points_ok[i] and np.isfinite(cand.box[i]).all()
+        else:
+            ok = ok & truth.time_ok & cand.time_ok[i]
+            tsim = np.nan_to_num(np.exp(-np.abs(cand.time[i] - truth.time) / 2.0), nan=0.0)
+            acc = np.where(ok, 0.3 * iou + 0.3 * tsim + 0.2 * pos + 0.2 * neg, 0.0)
+            structure_ok = cand.points_ok[i] and cand.time_ok[i] and np.isfinite(cand.box[i]).all()
+        return acc, np.full(truth.n, 0.5) if structure_ok else np.zeros(truth.n)
+
+    def median_answer(self, texts):
+        p = self.vector_parse(texts)
+        ok = p.points_ok & np.isfinite(p.box).all(1)
+        if self.video:
+            ok &= p.time_ok
+        if not ok.any():
+            return None
+        out: dict[str, Any] = {}
+        if self.video:
+            out["time"] = clean_number(float(np.median(p.time[ok])), 2)
+        out["boxes"] = [num(v) for v in np.median(p.box[ok], axis=0)]
+        out["positive_points"] = [[num(v) for v in pt] for pt in np.median(p.pos[ok], axis=0)]
+        out["negative_points"] = [[num(v) for v in pt] for pt in np.median(p.neg[ok], axis=0)]
+        return dumps(out)
 
 
 class ImageSegmentation(_Segmentation):

@@ -1,0 +1,91 @@
+"""Checkpoint discovery: which saved checkpoint a training run resumes from.
+
+Each trainer saves numbered checkpoint folders in its own layout (``CheckpointLayout``): SFT (the
+transformers Trainer) writes ``OUT/checkpoint-N`` with ``trainer_state.json``; the native RL trainer
+writes ``OUT/checkpoints/step-NNNNNN`` with ``trainer_state.pt``. ``resolve_resume`` reads a ``--resume``
+value the same way for both:
+
+- None, False or "": no checkpoint (a fresh run);
+- True or "latest": the newest checkpoint; when there is none, an error (``missing="error"``) or a
+  warning and a fresh run (``missing="warn"``), as the trainer chooses;
+- "auto" (where the trainer allows it): the newest checkpoint if any, else a fresh run;
+- anything else: a path to one checkpoint folder, which must hold the layout's marker file.
+
+(The perception stage keeps one ``OUT/checkpoint`` folder and the verl launcher hands ``--resume`` to
+verl; neither chooses among checkpoints.)
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Union
+
+__all__ = ["CheckpointLayout", "SFT_LAYOUT", "RL_LAYOUT", "resolve_resume"]
+
+log = logging.getLogger(__name__)
+
+Resume = Union[bool, str, "os.PathLike[str]", None]
+
+
+@dataclass(frozen=True)
+class CheckpointLayout:
+    """Where a trainer keeps its checkpoints: ``OUT/<folder>/<prefix><N>``, each holding ``marker``."""
+
+    prefix: str  # folder names: prefix + step number
+    marker: str  # the file a complete checkpoint holds
+    folder: str = ""  # the sub-folder of the output folder they live in ("" for the output folder itself)
+    #: listing counts only folders that hold the marker (a half-written one is skipped)
+    complete_only: bool = False
+
+    def root(self, out: str | os.PathLike[str]) -> Path:
+        return Path(out) / self.folder if self.folder else Path(out)
+
+    def list(self, out: str | os.PathLike[str], *, complete_only: bool | None = None) -> list[Path]:
+        """The checkpoint folders under ``out``, oldest (smallest step) first."""
+        root = self.root(out)
+        if not root.is_dir():
+            return []
+        only = self.complete_only if complete_only is None else complete_only
+        n = len(self.prefix)
+        found = [p for p in root.iterdir() if p.is_dir() and p.name.startswith(self.prefix) and p.name[n:].isdigit()
+                 and (not only or (p / self.marker).is_file())]
+        return sorted(found, key=lambda p: int(p.name[n:]))
+
+    def latest(self, out: str | os.PathLike[str]) -> Path | None:
+        found = self.list(out)
+        return found[-1] if found else None
+
+
+#: ``onethinker train sft``: the transformers Trainer's folders
+SFT_LAYOUT = CheckpointLayout(prefix="checkpoint-", marker="trainer_state.json")
+#: ``onethinker train rl`` (native): complete ``checkpoints/step-NNNNNN`` folders
+RL_LAYOUT = CheckpointLayout(prefix="step-", marker="trainer_state.pt", folder="checkpoints", complete_only=True)
+
+
+def resolve_resume(layout: CheckpointLayout, out: str | os.PathLike[str], resume: Resume, *,
+                   missing: str = "error", allow_auto: bool = True, error: type[Exception] = FileNotFoundError,
+                   label: str = "--resume") -> Path | None:
+    """The checkpoint folder to resume from, or None for a fresh run (see the module docstring).
+    ``error``: the exception class raised for a missing or foreign checkpoint, ``label`` starts its
+    message."""
+    if resume is None or resume is False or resume == "":
+        return None
+    if resume is True or resume == "latest" or (allow_auto and resume == "auto"):
+        found = layout.latest(out)
+        if found is None:
+            if resume == "auto":
+                return None
+            if missing == "warn":
+                log.warning("no checkpoint in %s: starting from scratch", layout.root(out))
+                return None
+            raise error(f"{label}: no {layout.prefix}N folder in {layout.root(out)} to resume from")
+        return found
+    path = Path(resume).expanduser()
+    if not path.is_dir():
+        raise error(f"{label} {path}: no such checkpoint folder")
+    if not (path / layout.marker).is_file():
+        raise error(f"{label} {path}: not a checkpoint of this trainer (no {layout.marker})")
+    return path
