@@ -9,6 +9,7 @@ from pathlib import Path
 from rich.markup import escape
 
 from ..generate.base import backend_names
+from ..segment.base import segmenter_kinds
 from ..ui import console, progress
 
 
@@ -35,7 +36,7 @@ def _add_backend_args(p: argparse.ArgumentParser, *, temperature: float = 0.0,
 
 def _add_segmenter_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("segmentation masks")
-    g.add_argument("--segmenter", default="auto", choices=("auto", "grabcut", "sam2"),
+    g.add_argument("--segmenter", default="auto", choices=segmenter_kinds(),
                    help="auto: SAM2 when --sam2-checkpoint is given, else the classical GrabCut fallback")
     g.add_argument("--sam2-config", help="SAM2 config name, e.g. configs/sam2.1/sam2.1_hiera_l.yaml")
     g.add_argument("--sam2-checkpoint", help="SAM2 checkpoint file (.pt)")
