@@ -78,11 +78,9 @@ def test_small_demo_writes_summary_report_and_skips_finished_stages(tmp_path, ca
 
     # again: every stage is complete, nothing is retrained
     stamp = os.path.getmtime(out / "rl" / "final" / "config.json")
-    t0 = time.perf_counter()
     assert main(["demo", *_small(out, *small)]) == 0
     assert os.path.getmtime(out / "rl" / "final" / "config.json") == stamp
     assert json.loads((out / "summary.json").read_text())["rl"] == summary["rl"]
-    assert time.perf_counter() - t0 < 60
 
     # a second held-out draw from another corpus seed: both checkpoints and the majority on new scenes
     assert main(["demo", *_small(out, "--heldout-draw", "0")]) == 2  # the run's own seed: refused
