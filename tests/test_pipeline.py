@@ -71,6 +71,8 @@ def test_small_demo_writes_summary_report_and_skips_finished_stages(tmp_path, ca
     html = (out / "report.html").read_text()
     assert "SFT checkpoint vs RL checkpoint" in html and "<svg" in html and "majority baseline" in html
     assert "Probe of the SFT checkpoint" in html and "temperature 1.0" in html
+    assert set(summary["greedy_answers"]) == {"sft", "rl"} and isinstance(summary["collapsed"], list)
+    assert summary["greedy_answers"]["rl"] and "Greedy answers: how varied" in html
 
     # the summary is the held-out rows, aggregated
     rows = [json.loads(x) for x in (out / "eval_rl" / "eval_synthetic.jsonl").read_text().splitlines()]

@@ -146,6 +146,9 @@ def run_demo(args: argparse.Namespace) -> int:
                    sampled_limit=args.sampled_limit)
     _print_table(summary)
     a, b = summary["sft"]["all"]["reward"], summary["rl"]["all"]["reward"]
+    if summary.get("collapsed"):
+        console.print(f"[yellow]warning:[/yellow] RL's greedy answers became one constant on {', '.join(summary['collapsed'])} "
+                      "(summary.json greedy_answers)", highlight=False)
     console.print(f"held-out mean reward {a:.3f} (SFT) -> {b:.3f} (RL), {b - a:+.3f}; "
                   f"total {summary['timing']['total'] / 60:.1f} min", highlight=False)
     console.print(f"summary: {args.out}/summary.json\nreport:  {summary['report']}", highlight=False)

@@ -24,7 +24,7 @@ def run_demo(out: str | Path, *, plan: DemoCorpus | None = None, seed: int = 0, 
     evaluations (training threads are in the recipes: ``train.threads``, ``model.threads``)."""
     from ..data.records import read_records
     from ..evaluate.baseline import write_baseline_results
-    from ..report.training import demo_report, held_out_summary, read_log
+    from ..report.training import answer_spread, collapsed_keys, demo_report, held_out_summary, read_log
 
     plan = plan or DemoCorpus()
     out = Path(out).resolve()
@@ -85,6 +85,7 @@ def run_demo(out: str | Path, *, plan: DemoCorpus | None = None, seed: int = 0, 
     compare = {"rl_vs_sft": paired(out / "eval_sft", out / "eval_rl", tasks=rl_tasks),
                "sft_vs_majority": paired(out / "eval_majority", out / "eval_sft", tasks=rl_tasks),
                "rl_vs_majority": paired(out / "eval_majority", out / "eval_rl", tasks=rl_tasks)}
+    spread = {"sft": answer_spread(rows_sft), "rl": answer_spread(rows_rl)}
     timing["total"] = round(time.perf_counter() - t_all, 1)
     summary = {
         "sft": held_out_summary(rows_sft),
@@ -93,6 +94,8 @@ def run_demo(out: str | Path, *, plan: DemoCorpus | None = None, seed: int = 0, 
         "rl_tasks": rl_tasks,
         "rl_mix": plan.rl_mix,
         "compare": compare,
+        "greedy_answers": spread,
+        "collapsed": collapsed_keys(spread["sft"], spread["rl"]),
         "sampled_t1": sampled,
         "probe": probe_result,
         "official": {"sft": _official(out / "eval_sft"), "rl": _official(out / "eval_rl")},

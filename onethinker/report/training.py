@@ -167,6 +167,22 @@ def demo_report(out: Path, summary: dict, *, sft_log: list[dict], rl_log: list[d
             + "</tr>" for k in keys)
         sampled = ("<h3>Held-out samples at temperature 1.0 (task keys RL trains)</h3><table><tr><th>task</th>"
                    "<th>reward SFT</th><th>accuracy SFT</th><th>reward RL</th><th>accuracy RL</th></tr>" + srows + "</table>")
+    spread = ""
+    if summary.get("greedy_answers"):
+        ga = summary["greedy_answers"]
+        keys = sorted({k for v in ga.values() for k in v})
+        arow = "".join(
+            f"<tr><td>{_e(k)}</td>" + "".join(
+                f"<td class='num'>{_f(ga.get(m, {}).get(k, {}).get('distinct_frac'))}</td>"
+                f"<td class='num'>{_f(ga.get(m, {}).get(k, {}).get('top_share'))}</td>"
+                f"<td>{_e(ga.get(m, {}).get(k, {}).get('top_answer', ''))}</td>" for m in ("sft", "rl")) + "</tr>"
+            for k in keys)
+        warn = ("<p class='meta'><b>RL's greedy answers collapsed to one constant on: "
+                f"{_e(', '.join(summary['collapsed']))}</b></p>" if summary.get("collapsed") else "")
+        spread = ("<h3>Greedy answers: how varied (held-out)</h3><p class='meta'>distinct answers / items, and the most "
+                  "common answer with its share; a share near 1 is a constant answer.</p>" + warn
+                  + "<table><tr><th>task</th><th>SFT distinct</th><th>SFT top share</th><th>SFT top answer</th>"
+                  "<th>RL distinct</th><th>RL top share</th><th>RL top answer</th></tr>" + arow + "</table>")
     probe = ""
     if summary.get("probe"):
         pt = summary["probe"]["tasks"]
@@ -182,7 +198,7 @@ def demo_report(out: Path, summary: dict, *, sft_log: list[dict], rl_log: list[d
                  "<th>greedy acc</th><th>sampled acc</th><th>pass@k</th><th>maj@k</th><th>no signal</th>"
                  "<th>majority acc</th><th>distinct greedy</th></tr>" + prow + "</table>")
     body = (f"<h2>Held-out results: SFT checkpoint vs RL checkpoint</h2><p class='meta'>{_e(summary.get('note', ''))}</p>{table}"
-            f"{paired}{sampled}{probe}"
+            f"{paired}{sampled}{spread}{probe}"
             f"<h3>Official metrics (held-out)</h3><table><tr><th>stage</th><th>family</th><th>metrics</th></tr>{off_rows}</table>"
             f"<h2>Training curves</h2>{''.join(charts)}<h2>Details</h2><ul>{links}</ul>"
             f"<pre>{_e(json.dumps(summary.get('timing', {}), indent=1))}</pre>")
@@ -256,6 +272,34 @@ def ablation_report(out: Path, results: dict[str, list[dict]], logs: dict[str, l
     path = out / "report.html"
     path.write_text(_page("Advantage estimator ablation", body), encoding="utf-8")
     return path
+
+
+def answer_spread(rows: Sequence[dict]) -> dict[str, dict[str, Any]]:
+    """Per task key: how varied the greedy answers are. ``distinct_frac`` = distinct answers / items, and the
+    most common answer with its share (answers normalised as the probe's votes are; an unparsed answer
+    counts as its own value). A checkpoint that answers one constant per key has ``top_share`` near 1:
+    RL drifting to a key's majority answer shows here first (docs/experiments.md X2-X3)."""
+    from ..evaluate.probe import answer_key
+
+    by: dict[str, list[str]] = {}
+    for r in rows:
+        ans = r.get("answer")
+        by.setdefault(row_task_key(r), []).append("<none>" if ans is None else answer_key(row_task_key(r), str(ans)))
+    out: dict[str, dict[str, Any]] = {}
+    for key in sorted(by):
+        answers = by[key]
+        top, count = max(((a, answers.count(a)) for a in dict.fromkeys(answers)), key=lambda x: x[1])
+        out[key] = {"items": len(answers), "distinct_frac": len(set(answers)) / len(answers),
+                    "top_answer": top[:80], "top_share": count / len(answers)}
+    return out
+
+
+def collapsed_keys(spread_before: dict[str, dict[str, Any]], spread_after: dict[str, dict[str, Any]], *,
+                   share: float = 0.9, min_items: int = 10) -> list[str]:
+    """Task keys (with at least ``min_items`` items) whose greedy answers became one constant: the most
+    common answer's share rose to ``share`` or more from below it."""
+    return [k for k, v in spread_after.items()
+            if v["items"] >= min_items and v["top_share"] >= share and spread_before.get(k, {}).get("top_share", 1.0) < share]
 
 
 def held_out_summary(rows: Sequence[dict]) -> dict[str, dict[str, float]]:
