@@ -57,3 +57,18 @@ $(VERL_STAMP): pyproject.toml
 	$(VERL_VENV)/bin/python -m pip install -q $(VERL_TORCH) -e ".[verl]" "pytest>=8" $(if $(VERL_EXTRA),"$(VERL_EXTRA)")
 	$(VERL_VENV)/bin/python -m onethinker.integrations.verl.plugin --check
 	@touch $(VERL_STAMP)
+
+# lmms-eval (the paper's image-QA benchmarks, `lmms-eval --model onethinker`, `onethinker eval --suite paper`)
+# in its own environment: lmms-eval 0.7.3 pins av<16 and would pull math-verify back to 0.1. `make test` does
+# not use it; tests/test_lmms_eval.py runs with `$(LMMS_VENV)/bin/python -m pytest tests/test_lmms_eval.py`.
+LMMS_VENV  ?= .venv-lmms
+LMMS_STAMP := $(LMMS_VENV)/.onethinker-lmms-installed
+.PHONY: lmms-env
+
+lmms-env: $(LMMS_STAMP)
+
+$(LMMS_STAMP): pyproject.toml
+	@test -x $(LMMS_VENV)/bin/python || $(PYTHON) -m venv $(LMMS_VENV)
+	$(LMMS_VENV)/bin/python -m pip install -q torch torchvision -e ".[lmms]" "pytest>=8"
+	$(LMMS_VENV)/bin/python -m onethinker.integrations.lmms_eval --check
+	@touch $(LMMS_STAMP)
