@@ -193,3 +193,26 @@ def test_model_class_in_process(corpus, tmp_path):
         OneThinkerLMMS(generator=fake, no_such_arg=1)
     with pytest.raises(ValueError, match="pretrained"):
         OneThinkerLMMS()
+
+
+def test_suite_runs_an_lmms_eval_benchmark(corpus, tiny_model_dir, tmp_path, monkeypatch):
+    """`eval --suite`'s lmms-eval path: lmms-eval's command with the plugin, its metric read back (x100)."""
+    from onethinker.evaluate.suite import Benchmark, Part, SuiteRun, run_suite
+
+    task_dir, docs = _task_dir(corpus, tmp_path)
+    bench = Benchmark("Synthetic QA", 1, "image QA", "lmms-eval",
+                      (Part("", {"accuracy": 50.0}, {"accuracy": "accuracy"}, lmms_task=TASK),))
+    for k, v in _env(tmp_path).items():  # the suite's lmms-eval runs inherit this environment (offline)
+        monkeypatch.setenv(k, v)
+    run = SuiteRun(model=str(tiny_model_dir), out=tmp_path / "suite", data_root=None, lmms_python=sys.executable,
+                   lmms_model_args={"max_new_tokens": 24}, lmms_include=task_dir, batch_size=2, log=lambda _: None)
+    summary = run_suite(run, [bench])
+    row = summary["rows"][0]
+    assert row["status"] == "done", row.get("error")
+    assert 0.0 <= row["measured"]["accuracy"] <= 100.0 and row["metrics"]["accuracy"] * 100 == pytest.approx(
+        row["measured"]["accuracy"], abs=0.01)
+    replies = (tmp_path / "suite" / "lmms" / TASK / "replies" / f"{TASK}.jsonl").read_text().splitlines()
+    assert len(replies) == len(docs)
+    again = run_suite(run, [bench])  # resumable: lmms-eval's results are found, not recomputed
+    assert again["rows"][0]["measured"] == row["measured"]
+    assert len((tmp_path / "suite" / "lmms" / TASK / "replies" / f"{TASK}.jsonl").read_text().splitlines()) == len(docs)

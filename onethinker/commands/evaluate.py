@@ -56,6 +56,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="evaluate a model on benchmark files with their official metrics (resumable); "
                                     "`eval compare A_DIR B_DIR` compares two evaluation outputs")
     bench = p.add_argument("--bench", nargs="+", required=True, help="evaluation files (eval_*.json / .jsonl / .parquet)")
+    s = p.add_argument_group("the paper's benchmark suite (instead of --bench)")
+    s.add_argument("--suite", choices=("paper",), help="paper: the 31 benchmarks of the paper's tables, each from its "
+                                                       "source (a release eval file, or an lmms-eval task)")
+    s.add_argument("--data-root", help="--suite: the folder holding the release's eval files (eval_*.json and media)")
+    s.add_argument("--list", action="store_true", help="--suite: list the benchmarks, their metrics, sources and "
+                                                       "whether their data is here; run nothing")
+    s.add_argument("--lmms-python", help="--suite: the lmms-eval environment's python (default $ONETHINKER_LMMS_PYTHON "
+                                         "or .venv-lmms/bin/python)")
+    s.add_argument("--lmms-include", help="--suite: a folder of extra lmms-eval task YAMLs (lmms-eval --include_path)")
     p.add_argument("--media-root", help="folder the media paths are relative to (default: each file's folder)")
     p.add_argument("--allow-absolute", action="store_true", help="accept absolute media paths")
     out = p.add_argument("--out", required=True, help="output folder (results, metrics, summary.md, report.html)")
@@ -86,6 +95,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.set_defaults(func=run_compare)
 
     def _run_eval_or_usage(args: argparse.Namespace) -> int:
+        if args.suite:
+            if args.bench:
+                p.error("--suite and --bench exclude each other")
+            if args.out is None and not args.list:
+                p.error("the following arguments are required: --out")
+            return run_suite_command(args)
+        if args.list:
+            p.error("--list goes with --suite")
         missing = [flag for flag, value in (("--bench", args.bench), ("--out", args.out)) if value is None]
         if missing:
             p.error("the following arguments are required: " + ", ".join(missing))
@@ -171,6 +188,97 @@ def run_eval(args: argparse.Namespace) -> int:
     console.print(f"results, metrics and summary in {escape(args.out)}/ (summary.md, report.html)", highlight=False)
     generator.close()
     return 0
+
+
+def suite_table(rows: list[dict]):
+    """The terminal listing of ``--suite paper --list``."""
+    from rich import box
+    from rich.table import Table
+
+    t = Table(title="The paper's benchmarks (OneThinker, arXiv 2512.03043, Tables 1-8)", box=box.SIMPLE_HEAD)
+    for col in ("benchmark", "tbl", "family", "metric: paper OneThinker-8B", "source", "here"):
+        t.add_column(col, overflow="fold")
+    for r in rows:
+        name = r["benchmark"] + (f" {r['part']}" if r["part"] else "")
+        paper = ", ".join(f"{m} {v:.1f}" for m, v in r["paper"].items())
+        src = r["source"] if not r["lmms_task"] else f"lmms-eval {r['lmms_task']}"
+        here = "[green]ready[/green]" if r["ready"] else "[yellow]missing[/yellow]"
+        t.add_row(escape(name), str(r["table"]), escape(r["family"]), escape(paper), escape(src), here)
+    return t
+
+
+def run_suite_command(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from ..evaluate.runner import EvalConfig, EvalError, evaluate
+    from ..evaluate.suite import SUITES, SuiteRun, default_lmms_python, list_suite, run_suite
+    from ..generate import SamplingConfig
+
+    benchmarks = SUITES[args.suite]
+    root = Path(args.data_root) if args.data_root else None
+    if root is not None and not root.is_dir():
+        console.print(f"[red]error:[/red] --data-root {escape(str(root))}: no such folder", highlight=False)
+        return 2
+    lmms_python = args.lmms_python or default_lmms_python()
+    if args.list:
+        rows = list_suite(benchmarks, root, lmms_python)
+        console.print(suite_table(rows))
+        ready = sum(r["ready"] for r in rows)
+        notes: dict[str, list[str]] = {}
+        for r in rows:
+            if not r["ready"]:
+                name = r["benchmark"] + (f" {r['part']}" if r["part"] else "")
+                notes.setdefault(r["get"] or r["where"], []).append(name if r["source"] != "none" else
+                                                                    f"{name} ({r['note']})")
+        for get, names in notes.items():
+            if all(" (" in n for n in names):  # no source: one line each, with its reason
+                for n in names:
+                    console.print(f"[yellow]no source:[/yellow] {escape(n)}", highlight=False)
+            else:
+                console.print(f"[yellow]missing[/yellow] {escape(', '.join(names))}: {escape(get)}", highlight=False)
+        console.print(f"{len(benchmarks)} benchmarks in {len(rows)} parts: {ready} ready here, {len(rows) - ready} "
+                      f"missing (each with where to get it)", highlight=False)
+        return 0
+    if not args.model and args.backend != "scripted":
+        console.print("[red]error:[/red] --suite needs --model", highlight=False)
+        return 2
+    cfg = EvalConfig(batch_size=args.batch_size, limit=args.limit, video_fps=args.video_fps, max_frames=args.max_frames,
+                     video_max_pixels=args.video_max_pixels, image_max_pixels=args.image_max_pixels,
+                     segmenter=args.segmenter, sam2_config=args.sam2_config, sam2_checkpoint=args.sam2_checkpoint,
+                     device=args.device, allow_absolute=args.allow_absolute)
+    sampling = SamplingConfig(max_new_tokens=args.max_new_tokens, temperature=args.temperature, seed=args.seed)
+    state: dict = {}
+
+    def evaluate_release(path: Path, out: Path, family: str | None) -> dict:
+        if "generator" not in state:  # built on first use: a run of lmms-eval tasks only never loads it here
+            state["generator"] = build_generator_from_args(args)
+        conf = replace(cfg, family={path.stem: family}) if family else cfg
+        try:
+            result = evaluate(state["generator"], [path], out, media_root=args.media_root or path.parent, config=conf,
+                              sampling=sampling)[0]
+        except EvalError as e:
+            raise RuntimeError(str(e)) from e
+        metrics: dict = {}
+        for fm in result.metrics["families"].values():
+            metrics.update(fm["metrics"])
+        return metrics
+
+    lmms_args = {"backend": args.backend, "dtype": args.dtype, "max_new_tokens": args.max_new_tokens,
+                 "video_fps": args.video_fps, "max_frames": args.max_frames,
+                 "image_max_pixels": args.image_max_pixels, "video_max_pixels": args.video_max_pixels,
+                 "base_url": args.base_url, "lora": args.lora}
+    run = SuiteRun(model=args.model, out=Path(args.out), data_root=root, evaluate_release=evaluate_release,
+                   lmms_python=lmms_python, lmms_model_args={k: v for k, v in lmms_args.items() if v is not None},
+                   lmms_include=Path(args.lmms_include) if args.lmms_include else None, batch_size=args.batch_size,
+                   limit=args.limit, device=args.device,
+                   log=lambda text: console.print(escape(text), highlight=False))
+    summary = run_suite(run, benchmarks)
+    if "generator" in state:
+        state["generator"].close()
+    c = summary["counts"]
+    console.print(f"suite: {c['done']} parts done, {c['failed']} failed, {c['missing']} missing; "
+                  f"{escape(str(run.out))}/suite.md, suite.html, suite.json", highlight=False)
+    return 1 if c["failed"] else 0
 
 
 def compare_table(result: dict):
