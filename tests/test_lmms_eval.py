@@ -28,6 +28,8 @@ from PIL import Image
 
 
 def doc_to_visual(doc):
+    if doc["video"]:
+        return [doc["video"]]  # lmms-eval's convention: a video is its file path
     return [Image.open(doc["image"]).convert("RGB")]
 
 
@@ -53,7 +55,8 @@ def process_results(doc, results):
 
 
 def _task_dir(corpus: Path, out: Path, n: int = 6) -> tuple[Path, list[dict]]:
-    """A local lmms-eval task over the corpus's held-out image items (multiple choice and numerical)."""
+    """A local lmms-eval task over the corpus's held-out items: images (multiple choice and numerical) and
+    one video (numerical)."""
     from onethinker.tasks.response import truth_answer
 
     records = json.loads((corpus / "eval_synthetic.json").read_text())
@@ -61,8 +64,13 @@ def _task_dir(corpus: Path, out: Path, n: int = 6) -> tuple[Path, list[dict]]:
     for kind in ("multiple choice", "numerical"):
         picked = [r for r in records if r["problem_type"] == kind and r["data_type"] == "image"][: n // 2]
         for r in picked:
-            docs.append({"id": str(r["problem_id"]), "image": str(corpus / r["path"]), "question": r["problem"],
-                         "options": r.get("options") or [], "answer": truth_answer(r["solution"]), "kind": kind})
+            docs.append({"id": str(r["problem_id"]), "image": str(corpus / r["path"]), "video": "",
+                         "question": r["problem"], "options": r.get("options") or [],
+                         "answer": truth_answer(r["solution"]), "kind": kind})
+    video = next(r for r in records if r["problem_type"] == "numerical" and r["data_type"] == "video")
+    docs.append({"id": str(video["problem_id"]), "image": "", "video": str(corpus / video["path"]),
+                 "question": video["problem"], "options": [], "answer": truth_answer(video["solution"]),
+                 "kind": "numerical"})
     assert len(docs) >= 4, "the session corpus has too few image items"
     task_dir = out / "tasks"
     task_dir.mkdir(parents=True)
@@ -141,6 +149,7 @@ def test_lmms_eval_command_runs_the_tiny_model(corpus, tiny_model_dir, tmp_path)
         scored = s["filtered_resps"][0] if isinstance(s["filtered_resps"], list) else s["filtered_resps"]
         assert scored == harness_answer(r["reply"], r["problem_type"])
         assert r["problem_type"] == ("multiple choice" if docs[s["doc_id"]]["options"] else "open-ended")
+        assert r["data_type"] == ("video" if docs[s["doc_id"]]["video"] else "image")
     _, samples3, replies3 = _run_lmms(tmp_path, task_dir, model, 3, "bs3")
     assert {r["doc_id"]: r["reply"] for r in replies3} == {r["doc_id"]: r["reply"] for r in replies1}
 

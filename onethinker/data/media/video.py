@@ -131,11 +131,22 @@ def _probe(container: Any, stream: Any, p: pathlib.Path) -> VideoInfo:
     return VideoInfo(path=str(p), width=width, height=height, fps=fps, n_frames=n_frames, duration=duration)
 
 
+def _index_entries(stream: Any) -> Any:
+    """The stream's container index (PyAV >= 16: ``Stream.index_entries``), or None with an older PyAV
+    (lmms-eval's environment pins av<16): the checks that need it are then skipped, keyframes scanned."""
+    try:
+        return stream.index_entries
+    except AttributeError:
+        return None
+
+
 def _check_index_within_file(container: Any, stream: Any, n_frames: int, p: pathlib.Path) -> None:
     """MediaError if the container's index (mp4/mov sample table, Matroska cues) points past the end
     of the file, or an mp4/mov header announces frames but has no sample table: the file was cut
-    short (an interrupted download or copy)."""
-    entries = stream.index_entries
+    short (an interrupted download or copy). Skipped with a PyAV that does not expose the index."""
+    entries = _index_entries(stream)
+    if entries is None:
+        return
     if not len(entries):
         if n_frames > 0 and stream.frames > 0 and container.format.name.startswith("mov"):
             raise MediaError(f"truncated or corrupt: the mp4 header announces {n_frames} frames but has no "
@@ -259,9 +270,9 @@ def _keyframe_indices(container: Any, stream: Any, clock: _Clock, p: pathlib.Pat
     header); otherwise, if ``allow_scan``, by demuxing the packets (no decoding; Matroska, MPEG-TS...).
     ``None`` when unknown (no full index and no scan).
     """
-    entries = stream.index_entries
+    entries = _index_entries(stream)
     kf: list[int] = []
-    if len(entries) and len(entries) == stream.frames:
+    if entries is not None and len(entries) and len(entries) == stream.frames:
         # One entry per sample, in decode order. In a closed GOP the keyframe is the earliest frame of
         # its GOP, so its presentation index is its decode position.
         pos = 0

@@ -8,7 +8,7 @@
   ``problem_type=...``), the benchmark's own bare-answer instruction removed;
 - the benchmark's scoring receives the answer taken from the reply (``answers.harness_answer``); the whole
   reply, reasoning included, goes to ``log_dir/<task>.jsonl`` (one line per request: task, split, doc_id,
-  question type, prompt, reply, answer, tokens).
+  question type, media kind, prompt, reply, answer, tokens).
 
 Model arguments (``--model_args k=v,...``): ``pretrained`` (required), ``backend`` (default transformers),
 ``device`` (cpu, cuda, cuda:N, auto; lmms-eval's ``--device`` also sets it), ``dtype`` (auto), ``lora``,
@@ -164,7 +164,7 @@ class OneThinkerLMMS(lmms):
         answer = harness_answer(reply, p["problem_type"], p["data_type"])
         out_tokens = len(self.tokenizer.encode(reply, add_special_tokens=False)) if self.tokenizer is not None else None
         row = {"task": p["task"], "split": p["split"], "doc_id": p["doc_id"], "problem_type": p["problem_type"],
-               "prompt": p["prompt"], "reply": reply, "answer": answer, "output_tokens": out_tokens,
+               "data_type": p["data_type"], "prompt": p["prompt"], "reply": reply, "answer": answer, "output_tokens": out_tokens,
                "max_new_tokens": p["sampling"]["max_new_tokens"], "seconds_per_item": p.get("seconds")}
         with open(self.log_dir / f"{p['task']}.jsonl", "a", encoding="utf-8") as f:
             f.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
