@@ -7,9 +7,9 @@ import logging
 import sys
 
 from . import __version__
-from .commands import data, demo, evaluate, model, probe, reward, train
+from .commands import data, demo, evaluate, model, probe, reward, serve, train
 
-VERBS = (reward, data, model, train, evaluate, probe, demo)
+VERBS = (reward, data, model, train, evaluate, probe, demo, serve)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -333,6 +333,13 @@ def _config(corpus, tiny_dir, out, extra=(), **train):
     return load_config(SFTConfig, None, overrides)
 
 
+def test_a_missing_format_check_file_is_an_error_before_training(corpus, tmp_path):
+    cfg = _config(corpus, tmp_path / "no-model-needed", tmp_path / "out", ["format_check.file=nowhere/eval.json"])
+    with pytest.raises(SFTError, match=r"format_check.file: .*nowhere/eval.json: no such file"):
+        train_sft(cfg)
+    assert not (tmp_path / "out" / "checkpoint-1").exists()
+
+
 def _weights(path):
     from safetensors.torch import load_file
 

@@ -1,4 +1,4 @@
-"""``onethinker data check|synth|convert``."""
+"""``onethinker data check|synth|convert|annotate``."""
 
 from __future__ import annotations
 
@@ -32,6 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--max-problems", type=int, default=50, help="problems printed per file (all go to --json)")
     c.add_argument("--json", help="write every problem and the summary to this JSON file")
     c.set_defaults(func=run_check)
+
+    _register_annotate(dsub)
 
     s = dsub.add_parser("synth", help="write the synthetic multi-task image and video corpus")
     s.add_argument("--out", required=True, help="output folder")
@@ -69,6 +71,77 @@ def register(sub: argparse._SubParsersAction) -> None:
     v.add_argument("--allow-absolute", action="store_true", help="accept absolute media paths")
     v.add_argument("--relative-paths", action="store_true", help="write media paths relative to the media root")
     v.set_defaults(func=run_convert)
+
+
+def _register_annotate(dsub: argparse._SubParsersAction) -> None:
+    from .evaluate import _add_backend_args
+
+    a = dsub.add_parser(
+        "annotate", help="chain-of-thought SFT data from RL records with any VLM, kept where the reward says right",
+        description="For every RL-format record: the task's prompt with its media, --n samples from the back-end, "
+        "each scored with the OneThinker reward; the best sample with the right format and accuracy >= the "
+        "threshold becomes an SFT conversation (OUT/onethinker_sft_image.json, onethinker_sft_video.json). "
+        "Every sample, kept or not and why, goes to OUT/annotations.jsonl; a per-task summary to the terminal "
+        "and OUT/summary.json. Resumable by problem_id. Thresholds: discrete answers 1.0, OCR 0.9, open-ended "
+        "0.5, continuous answers (regression MRA, IoU of grounding/tracking/segmentation) 0.5.")
+    a.add_argument("files", nargs="+", help="RL-format record files (onethinker_rl_train.json; eval_*.json also work)")
+    a.add_argument("--out", required=True, help="output folder")
+    a.add_argument("--media-root", help="folder the media paths are relative to (default: each file's folder)")
+    a.add_argument("--allow-absolute", action="store_true", help="accept absolute media paths")
+    a.add_argument("--n", type=int, default=4, help="samples per record (default 4)")
+    a.add_argument("--min-accuracy", type=float, help="accuracy a kept sample needs, for every task (default: by task)")
+    a.add_argument("--concurrency", type=int, default=4,
+                   help="requests in flight (openai back-end), or records per batch (local back-ends); default 4")
+    a.add_argument("--limit", type=int, help="annotate the first N records")
+    a.add_argument("--hint-answer", action="store_true",
+                   help="give the model the ground truth and ask for reasoning that reaches it (still checked)")
+    _add_backend_args(a, temperature=1.0, temperature_help="sampling temperature (default 1.0)")
+    a.set_defaults(func=run_annotate, max_new_tokens=2048)
+
+
+def run_annotate(args: argparse.Namespace) -> int:
+    from ..data.annotate import AnnotateConfig, AnnotateError, annotate
+    from .evaluate import build_generator_from_args
+
+    cfg = AnnotateConfig(n=args.n, temperature=args.temperature, max_new_tokens=args.max_new_tokens,
+                         min_accuracy=args.min_accuracy, concurrency=args.concurrency, limit=args.limit,
+                         hint_answer=args.hint_answer, media_root=args.media_root, allow_absolute=args.allow_absolute,
+                         video_fps=args.video_fps, max_frames=args.max_frames, seed=args.seed)
+    try:
+        generator = build_generator_from_args(args)
+    except (ValueError, OSError, RuntimeError) as e:
+        console.print(f"[red]error:[/red] {escape(str(e))}", highlight=False)
+        return 2
+    try:
+        with progress() as bar:
+            task = bar.add_task("annotating", total=None)
+            summary = annotate(generator, args.files, args.out, cfg,
+                               progress=lambda done, total: bar.update(task, completed=done, total=total))
+    except AnnotateError as e:
+        console.print(f"[red]error:[/red] {escape(str(e))}", highlight=False)
+        return 2
+    finally:
+        generator.close()
+    t = Table(title=f"annotated {summary['annotated']} of {summary['records']} records")
+    for col in ("task", "asked", "kept", "rejected (by reason)", "failed", "invalid", "tokens in / out"):
+        t.add_column(col, justify="left" if col in ("task", "rejected (by reason)") else "right")
+    rows = list(summary["tasks"].items()) + [("all", summary["all"])]
+    for name, r in rows:
+        rej = ", ".join(f"{k} {v}" for k, v in sorted(r["rejected"].items())) or "-"
+        t.add_row(escape(name), str(r["asked"]), str(r["kept"]), escape(rej), str(r["failed"]), str(r["invalid"]),
+                  f"{r['prompt_tokens']} / {r['completion_tokens']}", style="bold" if name == "all" else None)
+    console.print(t)
+    a = summary["all"]
+    if a["failed"]:
+        console.print(f"[yellow]{a['failed']} records failed[/yellow] after retries (in annotations.jsonl with the "
+                      f"error); run the same command again to retry them", highlight=False)
+    if a["invalid"]:
+        console.print(f"[yellow]{a['invalid']} records cannot be asked[/yellow] (annotations.jsonl names the field)",
+                      highlight=False)
+    roots = ", ".join(summary["media_roots"])
+    console.print(f"SFT files: {escape(summary['sft_files']['image'])}, {escape(summary['sft_files']['video'])} "
+                  f"(media paths relative to {escape(roots)}: train with --set data.media_root=...)", highlight=False)
+    return 1 if a["failed"] or a["invalid"] else 0
 
 
 def run_check(args: argparse.Namespace) -> int:

@@ -21,10 +21,12 @@ class SamplingConfig:
 @dataclass
 class GenerationRequest:
     """One prompt: chat messages, plus the record it came from (the scripted model reads its ground truth;
-    real models ignore it)."""
+    real models ignore it). ``usage``: filled by back-ends that know it, ``{"prompt_tokens",
+    "completion_tokens"}`` (the transformers back-end counts them; an OpenAI-compatible server reports them)."""
 
     messages: list[dict]
     record: dict = field(default_factory=dict)
+    usage: dict = field(default_factory=dict)
 
 
 class Generator:

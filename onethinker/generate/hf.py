@@ -28,9 +28,13 @@ class TransformersGenerator(Generator):
 
         if not requests:
             return []
-        return generate(
+        usage: list[dict] = []
+        out = generate(
             self.model, self.processor, [r.messages for r in requests],
             max_new_tokens=sampling.max_new_tokens, temperature=sampling.temperature, top_p=sampling.top_p,
-            num_return_sequences=sampling.n, seed=sampling.seed,
+            num_return_sequences=sampling.n, seed=sampling.seed, usage=usage,
             image_max_pixels=self.image_max_pixels, video_max_pixels=self.video_max_pixels,
         )
+        for r, u in zip(requests, usage):
+            r.usage.update(u)
+        return out

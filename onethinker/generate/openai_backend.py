@@ -26,12 +26,12 @@ def _data_url(image: Any) -> str:
                   cli_options=("base_url", "api_key_env", "image_max_pixels", "video_max_pixels"))
 class OpenAIGenerator(Generator):
     def __init__(self, model: str, *, base_url: str | None = None, api_key_env: str = "OPENAI_API_KEY",
-                 timeout_s: float = 300.0, retries: int = 3, concurrency: int = 4,
+                 timeout_s: float = 300.0, retries: int = 3, concurrency: int = 4, backoff_s: float = 1.0,
                  image_max_pixels: int | None = None, video_max_pixels: int | None = None, **_: Any) -> None:
         self.model = model
         self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1").rstrip("/")
         self.api_key = os.environ.get(api_key_env, "")
-        self.timeout_s, self.retries, self.concurrency = timeout_s, retries, concurrency
+        self.timeout_s, self.retries, self.concurrency, self.backoff_s = timeout_s, retries, concurrency, backoff_s
         self.image_max_pixels, self.video_max_pixels = image_max_pixels, video_max_pixels
         self.name = f"openai:{model}@{self.base_url}"
 
@@ -72,15 +72,33 @@ class OpenAIGenerator(Generator):
             except (urllib.error.URLError, OSError, ValueError) as e:
                 last = e
                 if isinstance(e, urllib.error.HTTPError) and e.code < 500 and e.code != 429:
+                    break  # a request the server refuses: retrying cannot help
+                if attempt == self.retries:
                     break
-                time.sleep(min(30.0, 2.0**attempt))
-        raise RuntimeError(f"{self.base_url}/chat/completions failed: {last}")
+                wait = min(30.0, self.backoff_s * 2.0**attempt)  # timeouts, 429 and 5xx: back off and retry
+                retry_after = e.headers.get("Retry-After") if isinstance(e, urllib.error.HTTPError) and e.headers else None
+                if retry_after is not None:
+                    try:
+                        wait = min(60.0, max(wait, float(retry_after)))
+                    except ValueError:
+                        pass
+                time.sleep(wait)
+        detail = last
+        if isinstance(last, urllib.error.HTTPError):
+            try:
+                detail = f"HTTP {last.code}: {last.read().decode('utf-8', 'replace')[:300]}"
+            except Exception:  # noqa: BLE001
+                detail = f"HTTP {last.code}"
+        raise RuntimeError(f"{self.base_url}/chat/completions failed after {attempt + 1} attempt(s): {detail}")
 
     def _one(self, req: GenerationRequest, sampling: SamplingConfig) -> list[str]:
         messages = [{"role": m["role"], "content": self._content(m["content"])} for m in req.messages]
         payload = {"model": self.model, "messages": messages, "max_tokens": sampling.max_new_tokens,
                    "temperature": sampling.temperature, "top_p": sampling.top_p, "n": sampling.n, "seed": sampling.seed}
         data = self._post(payload)
+        u = data.get("usage")
+        if isinstance(u, dict):
+            req.usage.update({k: u[k] for k in ("prompt_tokens", "completion_tokens") if isinstance(u.get(k), int)})
         texts = [c.get("message", {}).get("content") or "" for c in data.get("choices", [])]
         return (texts + [""] * sampling.n)[: sampling.n]
 

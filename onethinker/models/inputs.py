@@ -339,10 +339,14 @@ def generate(
     top_k: int = 0,
     num_return_sequences: int = 1,
     seed: int | None = None,
+    usage: list | None = None,
     **input_kwargs: Any,
 ) -> list[list[str]]:
     """Generate replies for a batch of conversations: one list of ``num_return_sequences`` strings per
     conversation.
+
+    ``usage``: a list to which one ``{"prompt_tokens", "completion_tokens"}`` dict per conversation is
+    appended (completion tokens summed over its replies, each counted up to and including its stop token).
 
     Greedy when ``temperature`` is 0 (then ``top_p``/``top_k`` are ignored and the one greedy reply is
     repeated ``num_return_sequences`` times), otherwise sampling with
@@ -372,6 +376,14 @@ def generate(
     out = engine.sample(inputs, n=k if sample else 1,  # greedy replies are all the same: compute one
                         max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, top_k=top_k, seed=seed)
     texts = engine.decode_batch(out.sequences)
+    if usage is not None:
+        mask = inputs.get("attention_mask")
+        rows = out.sequences.tolist()
+        per = k if sample else 1
+        for i in range(n_prompts):
+            prompt = int(mask[i].sum()) if mask is not None else int(inputs["input_ids"].shape[1])
+            made = sum(len(engine.cut(rows[j])) for j in range(i * per, (i + 1) * per)) * (1 if sample else k)
+            usage.append({"prompt_tokens": prompt, "completion_tokens": made})
     if not sample:
         return [[t] * k for t in texts]
     return [texts[i * k:(i + 1) * k] for i in range(n_prompts)]

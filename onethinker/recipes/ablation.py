@@ -21,8 +21,7 @@ def run_ablation(out: str | Path, *, estimators: Sequence[str], seeds: int, plan
     """The same data, SFT start and number of steps for every estimator, ``seeds`` seeds each. Per task
     key: each estimator's held-out reward (per item, averaged over its seeds) and its difference to the
     SFT start with a paired bootstrap 95% CI."""
-    from ..evaluate.compare import paired_bootstrap
-    from ..report.training import ablation_report, held_out_summary, read_log, row_task_key
+    from ..report.training import ablation_report, held_out_summary, read_log
 
     plan = plan or DemoCorpus()
     out = Path(out).resolve()
@@ -37,12 +36,14 @@ def run_ablation(out: str | Path, *, estimators: Sequence[str], seeds: int, plan
     rows_sft = evaluate_checkpoint(sft, corpus, out / "eval_sft", limit=eval_limit, max_new_tokens=max_new_tokens,
                                    threads=threads)
     done()
-    results: dict[str, list[dict]] = {}
-    logs: dict[str, list[list[dict]]] = {}
-    per_item: dict[str, dict[str, list[float]]] = {}
-    for est in estimators:
-        results[est], logs[est], per_item[est] = [], [], {}
-        for s in range(seeds):
+    results: dict[str, list[dict]] = {est: [] for est in estimators}
+    logs: dict[str, list[list[dict]]] = {est: [] for est in estimators}
+    per_item: dict[str, dict[str, list[float]]] = {est: {} for est in estimators}
+    # Seed-major: after seed 0 every estimator has one run, so an ablation that is stopped part way (or a
+    # budget that allows one seed) still compares all of them; summary.json is rewritten after every run.
+    summary: dict[str, Any] = _summarise(out, estimators, seeds, rl_tasks, results, per_item, rows_sft, timing)
+    for s in range(seeds):
+        for est in estimators:
             name = f"rl_{est}_seed{s}"
             done = _stage(f"{est}, seed {s}", timing)
             final = run_rl(out, [f"algorithm.estimator={est}", f"run.seed={s}",
@@ -54,9 +55,24 @@ def run_ablation(out: str | Path, *, estimators: Sequence[str], seeds: int, plan
                 per_item[est].setdefault(json.dumps(r["problem_id"]), []).append(float(r["reward"]["overall"]))
             logs[est].append(read_log(out / name / "log.jsonl"))
             done()
+            summary = _summarise(out, estimators, seeds, rl_tasks, results, per_item, rows_sft, timing)
+    summary["report"] = str(ablation_report(out, results, logs, vs_sft=summary["vs_sft"]))
+    return summary
+
+
+def _summarise(out: Path, estimators: Sequence[str], seeds: int, rl_tasks: list[str], results: dict[str, list[dict]],
+               per_item: dict[str, dict[str, list[float]]], rows_sft: list[dict], timing: dict[str, float]) -> dict[str, Any]:
+    """Per estimator and task key (plus the pooled RL keys and all keys): the SFT start's and the RL
+    runs' mean held-out reward (per item averaged over the seeds run so far) and the paired bootstrap CI
+    of the difference; written to ``out/summary.json``."""
+    from ..evaluate.compare import paired_bootstrap
+    from ..report.training import held_out_summary, row_task_key
+
     sft_by = {json.dumps(r["problem_id"]): r for r in rows_sft}
     cis: dict[str, dict[str, Any]] = {}
     for est in estimators:
+        if not per_item[est]:
+            continue
         cis[est] = {}
         groups: dict[str, list[str]] = {}
         for k in per_item[est]:
@@ -71,10 +87,10 @@ def run_ablation(out: str | Path, *, estimators: Sequence[str], seeds: int, plan
             lo, hi = paired_bootstrap(a, b)
             cis[est][g] = {"n": len(keys), "sft": sum(a) / len(a), "rl": sum(b) / len(b),
                            "diff": sum(b) / len(b) - sum(a) / len(a), "ci95": [lo, hi]}
-    summary = {"estimators": list(estimators), "seeds": seeds, "rl_tasks": rl_tasks, "held_out": results,
-               "sft": held_out_summary(rows_sft), "vs_sft": cis, "timing": timing,
-               "method": "per item: reward averaged over the seeds; diff to the SFT start with a paired percentile "
+    summary = {"estimators": list(estimators), "seeds": seeds,
+               "seeds_done": {est: len(results[est]) for est in estimators}, "rl_tasks": rl_tasks,
+               "held_out": results, "sft": held_out_summary(rows_sft), "vs_sft": cis, "timing": dict(timing),
+               "method": "per item: reward averaged over the seeds run; diff to the SFT start with a paired percentile "
                          "bootstrap 95% CI (2,000 resamples, seed 0)"}
     (out / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
-    summary["report"] = str(ablation_report(out, results, logs, vs_sft=cis))
     return summary

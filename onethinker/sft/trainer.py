@@ -423,6 +423,9 @@ def _train_sft(config: SFTConfig, resume: bool | str | os.PathLike | None) -> di
     cfg = config
     if not cfg.model.path:
         raise SFTError("model.path is empty: give a checkpoint folder or a hub id")
+    if cfg.format_check.file and not cfg.path(cfg.format_check.file).is_file():  # found out now, not after training
+        raise SFTError(f"format_check.file: {cfg.path(cfg.format_check.file)}: no such file (give the held-out records "
+                       f"to check replies on, or format_check.file=null to skip the check)")
     t_start = time.perf_counter()
     out = cfg.path(cfg.output_dir)
     if cfg.train.threads:
