@@ -179,6 +179,7 @@ class TextScorers:
 
         if _signal_timeouts_allowed():
             return tuple(parse(text))
+        _quiet_math_verify()
         return tuple(parse(text, parsing_timeout=None))
 
     def math_equal(self, truth: str, answer: str) -> bool:
@@ -190,6 +191,7 @@ class TextScorers:
         gold, target = self._parse(truth), self._parse(answer)
         if _signal_timeouts_allowed():
             return bool(verify(list(gold), list(target)))
+        _quiet_math_verify()
         return bool(verify(list(gold), list(target), timeout_seconds=None))
 
     def cache_info(self) -> dict[str, Any]:
@@ -199,3 +201,13 @@ class TextScorers:
             if fn is not None and hasattr(fn, "cache_info"):
                 out[name.strip("_")] = fn.cache_info()._asdict()
         return out
+
+
+def _quiet_math_verify() -> None:
+    """Outside the main thread (annotation threads, servers) math-verify's signal timeouts cannot work, so
+    they are off on purpose; math-verify warns about that on the terminal. The pool's per-item time limit is
+    the guard where one is needed; the warning says nothing a user can act on."""
+    import logging
+
+    for name in ("math_verify.parser", "math_verify.grader"):
+        logging.getLogger(name).setLevel(logging.ERROR)
