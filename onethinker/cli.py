@@ -7,9 +7,9 @@ import logging
 import sys
 
 from . import __version__
-from .commands import data, demo, evaluate, model, probe, reward, serve, train
+from .commands import app, data, demo, evaluate, model, probe, reward, serve, train
 
-VERBS = (reward, data, model, train, evaluate, probe, demo, serve)
+VERBS = (reward, data, model, train, evaluate, probe, demo, serve, app)
 
 
 def build_parser() -> argparse.ArgumentParser:
