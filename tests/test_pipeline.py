@@ -122,6 +122,10 @@ def test_small_ablation_runs_every_estimator_and_seed(tmp_path, capsys):
         assert block["n"] == 8 and block["ci95"][0] <= block["diff"] <= block["ci95"][1]
     printed = capsys.readouterr().err
     assert "ema_grpo" in printed and "report.html" in printed
+    # seed-major: every estimator's seed 0 ran before any seed 1, so a stopped ablation compares them all
+    runs = [k for k in summary["timing"] if "seed" in k]
+    assert runs == ["grpo, seed 0", "ema_grpo, seed 0", "grpo, seed 1", "ema_grpo, seed 1"]
+    assert summary["seeds_done"] == {"grpo": 2, "ema_grpo": 2}
 
 
 def test_ablate_rejects_unknown_estimators(tmp_path, capsys):

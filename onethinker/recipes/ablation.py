@@ -40,7 +40,8 @@ def run_ablation(out: str | Path, *, estimators: Sequence[str], seeds: int, plan
     logs: dict[str, list[list[dict]]] = {est: [] for est in estimators}
     per_item: dict[str, dict[str, list[float]]] = {est: {} for est in estimators}
     # Seed-major: after seed 0 every estimator has one run, so an ablation that is stopped part way (or a
-    # budget that allows one seed) still compares all of them; summary.json is rewritten after every run.
+    # budget that allows one seed) still compares all of them; summary.json and report.html are rewritten
+    # after every run.
     summary: dict[str, Any] = _summarise(out, estimators, seeds, rl_tasks, results, per_item, rows_sft, timing)
     for s in range(seeds):
         for est in estimators:
@@ -56,7 +57,9 @@ def run_ablation(out: str | Path, *, estimators: Sequence[str], seeds: int, plan
             logs[est].append(read_log(out / name / "log.jsonl"))
             done()
             summary = _summarise(out, estimators, seeds, rl_tasks, results, per_item, rows_sft, timing)
-    summary["report"] = str(ablation_report(out, results, logs, vs_sft=summary["vs_sft"]))
+            summary["report"] = str(ablation_report(out, results, logs, vs_sft=summary["vs_sft"]))
+    if "report" not in summary:  # no run (seeds 0)
+        summary["report"] = str(ablation_report(out, results, logs, vs_sft=summary["vs_sft"]))
     return summary
 
 
