@@ -154,12 +154,11 @@ def _messages(item: Item, cfg: AnnotateConfig) -> list[dict]:
     if cfg.hint_answer:
         content = list(msg["content"])
         hint = HINT.format(answer=truth_answer(item.truth))
-        last = max(i for i, c in enumerate(content) if c.get("type") == "text") if any(
-            c.get("type") == "text" for c in content) else None
-        if last is None:
-            content.append({"type": "text", "text": hint.lstrip()})
+        texts = [i for i, c in enumerate(content) if c.get("type") == "text"]
+        if texts:  # after the question's last text
+            content[texts[-1]] = {"type": "text", "text": content[texts[-1]]["text"] + hint}
         else:
-            content[last] = {"type": "text", "text": content[last]["text"] + hint}
+            content.append({"type": "text", "text": hint.lstrip()})
         msg = {"role": "user", "content": content}
     return [msg]
 

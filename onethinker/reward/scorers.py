@@ -203,6 +203,7 @@ class TextScorers:
         return out
 
 
+@lru_cache(maxsize=1)  # once per process: it sits on the scoring path
 def _quiet_math_verify() -> None:
     """Outside the main thread (annotation threads, servers) math-verify's signal timeouts cannot work, so
     they are off on purpose; math-verify warns about that on the terminal. The pool's per-item time limit is
