@@ -17,7 +17,7 @@ from onethinker.tasks import TASKS  # noqa: E402
 KEYS = {t.key for t in TASKS.values()} | {t.problem_type for t in TASKS.values()}
 #: names that are also metric families or metric functions
 SHARED_NAMES = {"regression", "ocr"}
-EXCLUDED = ("tasks/", "synthetic/", "data/synth.py", "data/scenes.py", "simulate.py")
+EXCLUDED = ("tasks/", "synthetic/")
 
 
 def literals(path: Path) -> list[tuple[int, str]]:

@@ -172,7 +172,7 @@ def test_a_known_shift_gives_the_exact_difference_and_a_ci_without_zero(perfect,
 
 
 def test_means_agree_with_the_rows_and_held_out_summary(perfect, noisy):
-    from onethinker.report.training import held_out_summary
+    from onethinker.tasks.means import held_out_summary
 
     result = compare_dirs(perfect, noisy)
     a_rows, b_rows = read_rows(perfect / "eval_tiny.jsonl"), read_rows(noisy / "eval_tiny.jsonl")

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from onethinker.cli import main
-from onethinker.training_report import held_out_summary
+from onethinker.tasks.means import held_out_summary
 
 SMALL_SFT = ["train.epochs=1", "train.max_steps=4", "train.per_device_batch_size=4", "train.save_steps=2",
              "data.max_records=16", "train.threads=1"]

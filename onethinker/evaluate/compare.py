@@ -6,7 +6,7 @@ paired by problem_id within each benchmark file; statistics are given per benchm
 (pooled over benchmarks) and over all paired items. Items or benchmarks present on one side only are
 not paired: they are counted under ``unpaired`` and left out of every statistic.
 
-The means come from :func:`onethinker.report.training.held_out_summary` (the numbers the demo reports);
+The means come from :func:`onethinker.tasks.means.held_out_summary` (the numbers the demo reports);
 the interval from :func:`paired_bootstrap`, which other comparisons (a baseline against a model, two
 checkpoints of the demo) can call on any two paired vectors.
 """
@@ -21,8 +21,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..report.training import held_out_summary
-from ..tasks.means import group_by_task, row_task_key
+from ..tasks.means import group_by_task, held_out_summary, row_task_key
 from .store import item_key
 
 #: the compared quantities: name in the result -> field of a row's ``reward``

@@ -2,7 +2,7 @@
 
 For tests, demos of the evaluation pipeline, and as a yardstick: with ``noise=0`` every answer is
 right; with noise p an answer is a near miss with probability p/2 and wrong with probability p/2
-(perturbations from onethinker.simulate), and a fraction ``malformed`` breaks the format.
+(perturbations from onethinker.synthetic.rollouts), and a fraction ``malformed`` breaks the format.
 """
 
 from __future__ import annotations

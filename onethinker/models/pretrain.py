@@ -43,7 +43,7 @@ __all__ = ["PretrainConfig", "PretrainError", "QA_TASKS", "describe", "item", "p
 #: Stream key of the pretraining scenes (the corpus uses [seed, 1, index]; this one never collides).
 _STREAM = 7
 PROMPT = "Describe the image: every object with its colour, shape, place and box, the background and any text."
-#: Task keys whose image questions (onethinker.data.synth) the stage asks, answered without reasoning.
+#: Task keys whose image questions (onethinker.synthetic.corpus) the stage asks, answered without reasoning.
 QA_TASKS = ("multiple choice", "numerical", "regression", "math", "OCR", "spatial grounding")
 CKPT = "checkpoint"
 

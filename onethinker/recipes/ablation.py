@@ -21,7 +21,8 @@ def run_ablation(out: str | Path, *, estimators: Sequence[str], seeds: int, plan
     """The same data, SFT start and number of steps for every estimator, ``seeds`` seeds each. Per task
     key: each estimator's held-out reward (per item, averaged over its seeds) and its difference to the
     SFT start with a paired bootstrap 95% CI."""
-    from ..report.training import ablation_report, held_out_summary, read_log
+    from ..report.training import ablation_report, read_log
+    from ..tasks.means import held_out_summary
 
     plan = plan or DemoCorpus()
     out = Path(out).resolve()
@@ -69,7 +70,7 @@ def _summarise(out: Path, estimators: Sequence[str], seeds: int, rl_tasks: list[
     runs' mean held-out reward (per item averaged over the seeds run so far) and the paired bootstrap CI
     of the difference; written to ``out/summary.json``."""
     from ..evaluate.compare import paired_bootstrap
-    from ..report.training import held_out_summary, row_task_key
+    from ..tasks.means import held_out_summary, row_task_key
 
     sft_by = {json.dumps(r["problem_id"]): r for r in rows_sft}
     cis: dict[str, dict[str, Any]] = {}

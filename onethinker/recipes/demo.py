@@ -24,7 +24,8 @@ def run_demo(out: str | Path, *, plan: DemoCorpus | None = None, seed: int = 0, 
     evaluations (training threads are in the recipes: ``train.threads``, ``model.threads``)."""
     from ..data.records import read_records
     from ..evaluate.baseline import write_baseline_results
-    from ..report.training import answer_spread, collapsed_keys, demo_report, held_out_summary, read_log
+    from ..report.training import answer_spread, collapsed_keys, demo_report, read_log
+    from ..tasks.means import held_out_summary
 
     plan = plan or DemoCorpus()
     out = Path(out).resolve()

@@ -3,8 +3,7 @@
 Modules: ``draw`` (primitives), ``pictures`` (what a row shows, by its task's picture kind),
 ``render`` (a row's annotated frames and files), ``codecs`` (PNG, JPEG, GIF, MP4), ``gallery`` (reading
 results, choosing items, ``onethinker viz``), ``evaluation`` (``OUT/report.html``), ``training`` (the
-demo and ablation pages), ``style`` (the shared stylesheet). This package also names the picture API
-(the former ``onethinker.evaluate.viz``).
+demo and ablation pages), ``style`` (the shared stylesheet). This package also names the picture API.
 
 Pictures of evaluation results: the model's prediction and the truth drawn on the item's media.
 

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..tasks.means import row_task_key, task_means  # noqa: F401  (row_task_key: re-exported, recipes import it here)
+from ..tasks.means import row_task_key
 from .style import CSS as _CSS
 
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf",
@@ -300,9 +300,3 @@ def collapsed_keys(spread_before: dict[str, dict[str, Any]], spread_after: dict[
     common answer's share rose to ``share`` or more from below it."""
     return [k for k, v in spread_after.items()
             if v["items"] >= min_items and v["top_share"] >= share and spread_before.get(k, {}).get("top_share", 1.0) < share]
-
-
-def held_out_summary(rows: Sequence[dict]) -> dict[str, dict[str, float]]:
-    """Per task key and over all items: count and mean overall reward, format and accuracy."""
-    return task_means(rows, {name: (lambda x, part=part: x["reward"][part]) for name, part in
-                             (("reward", "overall"), ("format", "format"), ("accuracy", "accuracy"))}, overall="all")

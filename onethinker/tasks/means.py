@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
 
 from . import task_key
 
-__all__ = ["group_by_task", "mean", "record_task_key", "row_task_key", "task_means"]
+__all__ = ["group_by_task", "held_out_summary", "mean", "record_task_key", "row_task_key", "task_means"]
 
 T = TypeVar("T")
 
@@ -64,3 +64,11 @@ def task_means(items: Iterable[T], fields: Mapping[str, Callable[[T], float]], *
     if overall is not None and items:
         out[overall] = block(items)
     return out
+
+
+def held_out_summary(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per task key and over all items (``"all"``): count and mean overall reward, format and accuracy of
+    evaluation result rows (the held-out numbers of the demo and the ablation, and the means of
+    ``onethinker eval compare``)."""
+    return task_means(rows, {name: (lambda x, part=part: x["reward"][part]) for name, part in
+                             (("reward", "overall"), ("format", "format"), ("accuracy", "accuracy"))}, overall="all")

@@ -1,6 +1,0 @@
-"""Old path of ``onethinker.tasks.geometry`` (kept so outside code that imports it still works)."""
-
-import importlib
-import sys
-
-sys.modules[__name__] = importlib.import_module("onethinker.tasks.geometry")
