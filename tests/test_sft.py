@@ -173,18 +173,36 @@ def test_collator_in_dataloader_workers(tiny, corpus):
     assert sum(int(b[STATS_KEY][0]) for b in batches) == 8
 
 
-def test_estimated_lengths_match_the_encoded_ones(tiny, corpus):
+@pytest.mark.parametrize("limits", [{}, {"image_max_pixels": 64 * 64, "video_max_pixels": 48 * 48, "max_frames": 6},
+                                    {"image_min_pixels": 160 * 160, "video_fps": 3.0}],
+                         ids=["processor-limits", "small-limits", "large-limits"])
+def test_estimated_lengths_match_the_encoded_ones(tiny, corpus, limits, monkeypatch):
+    """The estimate is the processor's own count (whatever the installed transformers), on image and video
+    records, under the processor's pixel limits and under ours; and it decodes no media."""
+    from onethinker.data import media as media_pkg
     from onethinker.sft.data import LengthGroupedSampler, estimate_lengths
 
     _, processor = tiny
     ds = load_sft_dataset([corpus / f for f in SFT_FILES], seed=0, max_records=24)
-    collator = SFTCollator(processor)
-    estimated = estimate_lengths(ds, collator)
+    kinds = {k for i in range(len(ds)) for m in ds[i]["messages"] if isinstance(m.get("content"), list)
+             for c in m["content"] for k in ("image", "video") if isinstance(c, dict) and c.get("type") == k}
+    assert kinds == {"image", "video"}
+    collator = SFTCollator(processor, **limits)
+
+    def no_decoding(*a, **k):
+        raise AssertionError("the length estimate decoded a medium")
+
+    with monkeypatch.context() as m:
+        m.setattr(media_pkg, "sample_video", no_decoding)
+        m.setattr(media_pkg, "load_image", no_decoding)
+        estimated = estimate_lengths(ds, collator)
     exact = []
     for i in range(len(ds)):
         collator([ds[i]])
         exact.extend(collator.last_lengths)
     assert estimated == exact
+    if limits:
+        return
     sampler = LengthGroupedSampler(estimated, batch_size=4, seed=0)
     order = list(sampler)
     assert sorted(order) == list(range(24)) and list(sampler) == order

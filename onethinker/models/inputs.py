@@ -92,14 +92,27 @@ def _source(item: dict, kind: str) -> Any:
     return src
 
 
-def _load_image(item: dict, min_pixels: int | None, max_pixels: int | None, factor: int):
+def _load_image(item: dict, min_pixels: int | None, max_pixels: int | None, factor: int, blank: bool = False):
     from PIL import Image
 
-    from ..data.media import _to_rgb, fit_pixels, load_image
+    from ..data.media import MediaError, _existing_file, _to_rgb, fit_pixels, load_image
 
     lo = item.get("min_pixels", min_pixels)
     hi = item.get("max_pixels", max_pixels)
     src = _source(item, "image")
+    if blank:  # the size load_image would give, from the header; nothing decoded
+        if isinstance(src, Image.Image):
+            size = src.size
+        elif isinstance(src, (str, os.PathLike)):
+            p = _existing_file(src)
+            try:
+                with Image.open(p) as img:
+                    size = img.size
+            except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+                raise MediaError(f"not a readable image ({type(e).__name__}: {e})", path=p) from e
+        else:
+            raise MediaItemError(f"image item {item!r}: expected a file path or a PIL image")
+        return Image.new("RGB", fit_pixels(*size, min_pixels=lo, max_pixels=hi, factor=factor))
     if isinstance(src, Image.Image):
         img = _to_rgb(src)
         size = fit_pixels(*img.size, min_pixels=lo, max_pixels=hi, factor=factor)
@@ -110,9 +123,9 @@ def _load_image(item: dict, min_pixels: int | None, max_pixels: int | None, fact
 
 
 def _load_video(item: dict, *, fps: float, max_frames: int, min_frames: int, min_pixels: int | None,
-                max_pixels: int | None, factor: int, threads: int):
-    """(clip, resized_by_us)."""
-    from ..data.media import VideoClip, sample_video
+                max_pixels: int | None, factor: int, threads: int, blank: bool = False):
+    """(clip, resized_by_us); with ``blank``, :func:`~onethinker.data.media.blank_clip` (nothing decoded)."""
+    from ..data.media import VideoClip, blank_clip, sample_video
 
     src = _source(item, "video")
     if isinstance(src, VideoClip):
@@ -123,10 +136,10 @@ def _load_video(item: dict, *, fps: float, max_frames: int, min_frames: int, min
     lo = item.get("min_pixels", min_pixels)
     hi = item.get("max_pixels", max_pixels)
     resize = lo is not None or hi is not None
-    clip = sample_video(src, fps=float(item.get("fps", fps)), max_frames=int(item.get("max_frames", max_frames)),
-                        min_frames=int(item.get("min_frames", min_frames)), min_pixels=lo, max_pixels=hi,
-                        factor=factor if resize else 1, start=item.get("video_start"), end=item.get("video_end"),
-                        threads=threads)
+    kw = dict(fps=float(item.get("fps", fps)), max_frames=int(item.get("max_frames", max_frames)),
+              min_frames=int(item.get("min_frames", min_frames)), min_pixels=lo, max_pixels=hi,
+              factor=factor if resize else 1, start=item.get("video_start"), end=item.get("video_end"))
+    clip = blank_clip(src, **kw) if blank else sample_video(src, threads=threads, **kw)
     return clip, resize
 
 
@@ -183,6 +196,7 @@ def build_inputs(
     chat_template_kwargs: dict | None = None,
     video_threads: int = 0,
     return_tensors: str = "pt",
+    blank_media: bool = False,
 ):
     """Turn a batch of conversations into model inputs (a transformers ``BatchFeature``).
 
@@ -204,6 +218,8 @@ def build_inputs(
         chat_template_kwargs: extra variables for the chat template.
         video_threads: decoder threads per video (0: FFmpeg's choice; 1 inside DataLoader workers).
         return_tensors: "pt" (default) or "np".
+        blank_media: black images and frames of the sizes, frame counts and frame times the media would
+            have, read from file headers (nothing decoded): the same tokens for counting lengths.
 
     Returns:
         ``BatchFeature`` with ``input_ids``, ``attention_mask`` and, when the batch has them,
@@ -254,11 +270,11 @@ def build_inputs(
         for kind, item in media:
             try:
                 if kind == "image":
-                    images.append(_load_image(item, lo_img, hi_img, img_factor))
+                    images.append(_load_image(item, lo_img, hi_img, img_factor, blank_media))
                 else:
                     clip, resized = _load_video(item, fps=video_fps, max_frames=max_frames, min_frames=min_frames,
                                                 min_pixels=video_min_pixels, max_pixels=video_max_pixels,
-                                                factor=vid_factor, threads=video_threads)
+                                                factor=vid_factor, threads=video_threads, blank=blank_media)
                     all_resized &= resized
                     videos.append(clip.to_tensor())
                     metadata.append(clip.metadata())

@@ -19,7 +19,8 @@ still takes part in the same collective operations (DeepSpeed ZeRO-3 gathers the
 weights for each image forward).
 
 With ``group_by_length``, :func:`estimate_lengths` counts each conversation's tokens up front from its
-text and its media headers (no decoding) and :class:`LengthGroupedSampler` batches similar lengths.
+text and its media headers (no decoding; the processor itself counts each medium's tokens on black
+pixels of the right shape) and :class:`LengthGroupedSampler` batches similar lengths.
 """
 
 from __future__ import annotations
@@ -256,41 +257,62 @@ class SFTCollator:
         return out
 
     def estimate_length(self, messages: list[dict]) -> int:
-        """About how many tokens :meth:`encode` gives ``messages``, without decoding any media: the chat
-        template's text tokens plus, per image, its merged patches at the size the pixel limits give
-        (read from the file header) and, per video, frames (duration x fps within the frame limits) / 2
-        x merged patches per frame plus a timestamp per frame pair (from the container). For
-        grouping conversations of similar length into batches; exact counts come from :meth:`encode`."""
-        from PIL import Image
+        """How many tokens :meth:`encode` gives ``messages``, without decoding any media.
 
-        from ..data.media import fit_pixels, probe_video
-        from ..models.inputs import frame_pixel_limits, patch_factor, pixel_limits
+        The processor counts, not a copy of its rules: the chat template's text is tokenised, and each
+        image or video adds what the processor expands its placeholder to, measured by running
+        :func:`~onethinker.models.build_inputs` (the path :meth:`encode` takes) on that medium alone with
+        ``blank_media`` (black pixels of the sizes, frame counts and frame times read from the file's
+        header). A medium's expansion depends only on its header and the media settings, so it is
+        measured once per distinct (size, frames) and cached. Equal to :meth:`encode`'s length for
+        constant-frame-rate videos; used to group conversations of similar length into batches."""
+        from ..models.inputs import collect_media
 
         tok = getattr(self.processor, "tokenizer", self.processor)
         text = self.processor.apply_chat_template([messages], tokenize=False)[0]
         n = len(tok(text, add_special_tokens=False)["input_ids"])
-        for m in messages:
-            for c in m.get("content") if isinstance(m.get("content"), list) else []:
-                kind = c.get("type") if isinstance(c, dict) else None
-                if kind == "image":
-                    proc = getattr(self.processor, "image_processor", None)
-                    f = patch_factor(proc)
-                    lo, hi = pixel_limits(proc, self.media["image_min_pixels"], self.media["image_max_pixels"])
-                    src = c["image"]
-                    size = src.size if isinstance(src, Image.Image) else Image.open(src).size
-                    w, h = fit_pixels(*size, min_pixels=lo, max_pixels=hi, factor=f)
-                    n += (w // f) * (h // f) - 1
-                elif kind == "video":
-                    proc = getattr(self.processor, "video_processor", None)
-                    f = patch_factor(proc)
-                    info = probe_video(c["video"])
-                    frames = min(max(int(info.duration * self.media["video_fps"]), self.media["min_frames"]),
-                                 self.media["max_frames"], max(info.n_frames, 1))
-                    pairs = max(frames // 2, 1)
-                    lo, hi = frame_pixel_limits(proc, self.media["video_min_pixels"], self.media["video_max_pixels"])
-                    w, h = fit_pixels(info.width, info.height, min_pixels=lo, max_pixels=hi, factor=f)
-                    n += pairs * ((w // f) * (h // f) + 8) - 1  # + "<t seconds>" and the vision markers
+        for kind, item in collect_media(messages):
+            n += self._media_tokens(kind, item)
         return n
+
+    def _media_key(self, kind: str, item: dict) -> tuple:
+        """What a medium's token count depends on: its header (image size; video size, rate and length)
+        and the per-item media options."""
+        from PIL import Image
+
+        from ..data.media import _existing_file, probe_video
+        from ..models.inputs import _source
+
+        src = _source(item, kind)
+        opts = tuple(sorted((k, repr(v)) for k, v in item.items() if k not in ("type", kind, "path", "url", "image_url")))
+        if kind == "image":
+            if isinstance(src, Image.Image):
+                return ("image", src.size, opts)
+            try:
+                with Image.open(_existing_file(src)) as img:
+                    return ("image", img.size, opts)
+            except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+                return ("image-path", str(src), opts)  # build_inputs raises the located error
+        if isinstance(src, (str, Path)):
+            info = probe_video(src)
+            return ("video", info.width, info.height, info.fps, info.n_frames, opts)
+        return ("video-object", id(src), opts)
+
+    def _media_tokens(self, kind: str, item: dict) -> int:
+        """Tokens a medium adds to its conversation, beyond the template's placeholder (see
+        :meth:`estimate_length`)."""
+        from ..models.inputs import build_inputs
+
+        key = self._media_key(kind, item)
+        cache = self.__dict__.setdefault("_media_token_cache", {})
+        if key not in cache:
+            conv = [{"role": "user", "content": [item]}]
+            tok = getattr(self.processor, "tokenizer", self.processor)
+            text = self.processor.apply_chat_template([conv], tokenize=False)[0]
+            enc = build_inputs(self.processor, [conv], add_generation_prompt=False, padding_side="right",
+                               video_threads=1, blank_media=True, **self.media)
+            cache[key] = int(enc["input_ids"].shape[1]) - len(tok(text, add_special_tokens=False)["input_ids"])
+        return cache[key]
 
     # -- a batch ----------------------------------------------------------------------------------
     def __call__(self, items: Sequence[dict]) -> dict:

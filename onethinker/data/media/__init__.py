@@ -36,7 +36,7 @@ from .files import MediaError, _existing_file, _resolved, resolve_media  # noqa:
 from .images import _to_rgb, fit_pixels, load_image  # noqa: F401
 from .video import (SEEK_PENALTY_FRAMES, VideoClip, VideoInfo, _av_msg, _check_index_within_file, _choose_method,  # noqa: F401
                     _Clock, _count_decoded, _count_packets, _decode_frames, _Decoder, _frame_count, _frame_window,
-                    _keyframe_indices, _open_video, _plan_costs, _probe, probe_video, sample_video)
+                    _keyframe_indices, _open_video, _plan_costs, _probe, blank_clip, probe_video, sample_video)
 from .writing import VIDEO_ENCODERS, _chain, available_video_encoders, write_video  # noqa: F401
 
 __all__ = [
@@ -44,6 +44,7 @@ __all__ = [
     "VideoClip",
     "VideoInfo",
     "available_video_encoders",
+    "blank_clip",
     "fit_pixels",
     "load_image",
     "probe_video",

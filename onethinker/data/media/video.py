@@ -496,6 +496,46 @@ def _frame_count(window_frames: int, src_fps: float, fps: float, min_frames: int
     return n, step
 
 
+def _frame_plan(info: VideoInfo, p: pathlib.Path, *, fps: float, max_frames: int, min_frames: int,
+                start: float | None, end: float | None) -> tuple[int, int, list[int]]:
+    """The sampled window's first and last source frame and the source frames wanted in it (see
+    :func:`sample_video`): the one rule for both :func:`sample_video` and :func:`blank_clip`."""
+    first, last = _frame_window(info, start, end, p)
+    window = last - first + 1
+    n, step = _frame_count(window, info.fps, fps, min_frames, max_frames)
+    offsets = np.floor(np.arange(n) * step + 0.5).astype(np.int64)
+    return first, last, [int(first + o) for o in np.minimum(offsets, window - 1)]
+
+
+def blank_clip(path: str | os.PathLike, *, fps: float = 2.0, max_frames: int = 128, min_frames: int = 2,
+               min_pixels: int | None = None, max_pixels: int | None = None, factor: int = 1,
+               start: float | None = None, end: float | None = None) -> VideoClip:
+    """The :class:`VideoClip` that :func:`sample_video` would return with the same arguments, with black
+    frames and nothing decoded: same frame count, size, frame indices, window and metadata, read from the
+    container's header (:func:`probe_video`). For counting tokens without decoding (the SFT length
+    estimate). Frame indices are the wanted ones; :func:`sample_video` returns the same for the
+    constant-frame-rate videos of the OneThinker corpora (see the module's "Frame indexing")."""
+    if not (fps > 0 and math.isfinite(fps)):
+        raise ValueError(f"blank_clip: fps must be a positive number, got {fps}")
+    if min_frames < 1 or max_frames < 1 or min_frames > max_frames:
+        raise ValueError(f"blank_clip: need 1 <= min_frames <= max_frames, got {min_frames}, {max_frames}")
+    p = _existing_file(path)
+    info = probe_video(p)
+    first, last, targets = _frame_plan(info, p, fps=fps, max_frames=max_frames, min_frames=min_frames,
+                                       start=start, end=end)
+    out_w, out_h = fit_pixels(info.width, info.height, min_pixels=min_pixels, max_pixels=max_pixels, factor=factor)
+    idx = np.array(targets, dtype=np.int64)
+    return VideoClip(
+        frames=np.zeros((len(targets), out_h, out_w, 3), dtype=np.uint8),
+        timestamps=idx / info.fps,
+        frame_indices=idx,
+        sample_fps=len(targets) / (last - first + 1) * info.fps,
+        info=info,
+        method="blank",
+        window=(first, last),
+    )
+
+
 def sample_video(path: str | os.PathLike, *, fps: float = 2.0, max_frames: int = 128, min_frames: int = 2,
                  min_pixels: int | None = None, max_pixels: int | None = None, factor: int = 1,
                  start: float | None = None, end: float | None = None, method: str = "auto",
@@ -534,11 +574,10 @@ def sample_video(path: str | os.PathLike, *, fps: float = 2.0, max_frames: int =
     container, stream = _open_video(p)
     try:
         info = _probe(container, stream, p)
-        first, last = _frame_window(info, start, end, p)
+        first, last, targets = _frame_plan(info, p, fps=fps, max_frames=max_frames, min_frames=min_frames,
+                                           start=start, end=end)
         window = last - first + 1
-        n, step = _frame_count(window, info.fps, fps, min_frames, max_frames)
-        offsets = np.floor(np.arange(n) * step + 0.5).astype(np.int64)
-        targets = [int(first + o) for o in np.minimum(offsets, window - 1)]
+        n = len(targets)
 
         clock = _Clock(stream, info.fps)
         # The keyframe table costs a packet scan for containers without a full index (not mp4/mov):
