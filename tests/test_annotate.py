@@ -85,6 +85,13 @@ class Scripted(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def do_POST(self):  # noqa: N802
+        srv = self.server
+        with srv.lock:  # requests being answered at once
+            srv.in_flight += 1
+            srv.max_in_flight = max(srv.max_in_flight, srv.in_flight)
+        self._answer()
+
+    def _answer(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         text = " ".join(c["text"] for c in body["messages"][0]["content"] if c["type"] == "text")
         srv = self.server
@@ -109,6 +116,8 @@ class Scripted(BaseHTTPRequestHandler):
         self._send(200, {"choices": choices, "usage": {"prompt_tokens": 100, "completion_tokens": 10 * n}})
 
     def _send(self, status, payload, headers=None):
+        with self.server.lock:  # answered (before the reply leaves: the client may ask again at once)
+            self.server.in_flight -= 1
         data = json.dumps(payload).encode()
         self.send_response(status)
         for k, v in (headers or {}).items():
@@ -127,6 +136,7 @@ def scripted():
     srv = ThreadingHTTPServer(("127.0.0.1", 0), Scripted)
     srv.daemon_threads = True
     srv.lock, srv.requests, srv.records, srv.plan, srv.seen = threading.Lock(), [], [], {}, {}
+    srv.in_flight = srv.max_in_flight = 0
     t = threading.Thread(target=srv.serve_forever, daemon=True)
     t.start()
     yield srv, f"http://127.0.0.1:{srv.server_address[1]}/v1"
@@ -194,6 +204,25 @@ def test_server_endpoints_usage_and_errors():
 # -------------------------------------------------------------------------------------------------
 # annotate against the served tiny model (transformers back-end behind `serve`), through the CLI
 # -------------------------------------------------------------------------------------------------
+class HintFollower(Generator):
+    """The tiny model, whose last sample is replaced by the answer the hint gives (as a strong model
+    asked with --hint-answer would reply): the served path is the tiny model's, and something is kept."""
+
+    def __init__(self, model):
+        self.model, self.name = model, model.name
+
+    def generate(self, requests, sampling):
+        import re
+
+        outs = self.model.generate(requests, sampling)
+        for req, replies in zip(requests, outs):
+            text = " ".join(c["text"] for c in req.messages[-1]["content"] if c["type"] == "text")
+            hint = re.search(r"The correct final answer is: (.*?)\nReason step by step", text, re.S)
+            assert hint, "the hint must reach the served model"
+            replies[-1] = f"<think>The picture shows it.</think><answer>{hint.group(1)}</answer>"
+        return outs
+
+
 def test_annotate_end_to_end_against_the_served_tiny_model(tiny_model_dir, corpus, tmp_path, capsys, monkeypatch):
     from onethinker.generate import build_generator
 
@@ -201,10 +230,11 @@ def test_annotate_end_to_end_against_the_served_tiny_model(tiny_model_dir, corpu
     recs = _rl_records(corpus, {"image/multiple choice", "image/numerical", "video/temporal grounding"})
     src = tmp_path / "rl.json"
     write_records(src, recs)
-    srv = ChatServer(build_generator("transformers", str(tiny_model_dir)), "tiny", port=0, quiet=True).start()
+    srv = ChatServer(HintFollower(build_generator("transformers", str(tiny_model_dir))), "tiny", port=0,
+                     quiet=True).start()
     try:
         rc = main(["data", "annotate", str(src), "--out", str(tmp_path / "ann"), "--media-root", str(corpus),
-                   "--backend", "openai", "--base-url", srv.url, "--model", "tiny", "--n", "2",
+                   "--backend", "openai", "--base-url", srv.url, "--model", "tiny", "--n", "2", "--hint-answer",
                    "--max-new-tokens", "12", "--concurrency", "2", "--video-fps", "1", "--max-frames", "4"])
         assert srv.served == len(recs)  # one request (n=2) per record
     finally:
@@ -213,15 +243,157 @@ def test_annotate_end_to_end_against_the_served_tiny_model(tiny_model_dir, corpu
     rows = _lines(tmp_path / "ann" / "annotations.jsonl")
     assert sorted(r["problem_id"] for r in rows) == sorted(r["problem_id"] for r in recs)
     for row in rows:
-        assert row["status"] in ("kept", "rejected") and len(row["samples"]) == 2
+        assert row["status"] == "kept" and row["hint"] is True and len(row["samples"]) == 2
         assert row["usage"]["prompt_tokens"] > 0 and row["usage"]["completion_tokens"] > 0
-        for s in row["samples"]:
-            assert set(s["reward"]) >= {"format", "accuracy", "overall"} and (s["kept"] or s["why"])
+        own, followed = row["samples"]  # the random tiny model's reply fails the reward; the hinted one passes
+        assert not own["kept"] and own["why"] and followed["kept"] and followed["why"] == ""
+        assert followed["reward"]["format"] == 1.0 and followed["reward"]["accuracy"] >= row["threshold"]
     summary = json.loads((tmp_path / "ann" / "summary.json").read_text())
-    assert summary["all"]["asked"] == len(recs) and summary["all"]["prompt_tokens"] > 0
-    kept = [r for r in rows if r["status"] == "kept"]
-    assert len(_sft(tmp_path / "ann")) == len(kept)  # a random tiny model: whatever passed, and only that
+    assert summary["all"]["asked"] == summary["all"]["kept"] == len(recs) and summary["all"]["prompt_tokens"] > 0
+    sft = _sft(tmp_path / "ann")
+    assert len(sft) == len(recs)
+    assert all("correct final answer" not in conv["messages"][0]["content"] for conv in sft)
     assert "annotated 3 of 3 records" in capsys.readouterr().err
+
+
+# -------------------------------------------------------------------------------------------------
+# the thresholds: the reward's accuracy, by task, or --min-accuracy for all
+# -------------------------------------------------------------------------------------------------
+def _items(corpus, tmp_path, keys, cfg):
+    from onethinker.data.annotate import _prepare, load_items
+
+    src = tmp_path / "rl.json"
+    write_records(src, _rl_records(corpus, keys))
+    items = load_items([src], cfg)
+    for it in items:
+        _prepare(it, cfg)
+        assert it.error is None, it.error
+    return items
+
+
+def test_thresholds_by_task_and_min_accuracy(corpus, tmp_path):
+    import random
+
+    from onethinker.data.annotate import judge_samples, threshold
+    from onethinker.synthetic.rollouts import perturb
+    from onethinker.tasks import TASKS
+    from onethinker.tasks.response import truth_answer
+
+    expected = {"multiple choice": 1.0, "numerical": 1.0, "math": 1.0, "OCR": 0.9, "open-ended": 0.5,
+                "regression": 0.5, "temporal grounding": 0.5, "spatial grounding": 0.5,
+                "spatial-temporal grounding": 0.5, "tracking": 0.5, "segmentation": 0.5}
+    for key, task in TASKS.items():
+        assert threshold(task, AnnotateConfig()) == expected[task.problem_type], key
+        assert threshold(task, AnnotateConfig(min_accuracy=0.2)) == 0.2
+    # every task in the corpus: a sample passes when the reward's accuracy reaches the threshold, not below it
+    keys = {f"{r['data_type']}/{r['problem_type']}" for r in read_records(corpus / "onethinker_rl_train.json")}
+    cfg = AnnotateConfig(n=2, media_root=str(corpus))
+    items = _items(corpus, tmp_path, keys, cfg)
+    assert len(items) == len(keys) >= 8
+    rng = random.Random(0)
+    for it in items:
+        truth = truth_answer(it.truth)
+        near = perturb(it.task, it.task.parse(truth).value, rng, "near")
+        near = near if isinstance(near, str) else it.task.format_answer(near)
+        reply = f"<think>t</think><answer>{near}</answer>"
+        acc = score(reply, it.truth, it.record["problem_type"], it.record["data_type"]).accuracy
+        row = judge_samples(it, [reply], cfg)
+        assert row["threshold"] == expected[it.record["problem_type"]]
+        assert row["samples"][0]["reward"]["accuracy"] == acc
+        assert row["status"] == ("kept" if acc >= row["threshold"] else "rejected"), (it.task.key, acc)
+        at = judge_samples(it, [reply], AnnotateConfig(min_accuracy=acc, media_root=str(corpus)))
+        above = judge_samples(it, [reply], AnnotateConfig(min_accuracy=acc + 1e-6, media_root=str(corpus)))
+        assert at["status"] == "kept" and at["threshold"] == acc
+        assert above["status"] == "rejected" and above["samples"][0]["why"] == f"accuracy {acc:.3f} < {acc + 1e-6:g}"
+
+
+def test_segmentation_is_kept_by_the_rewards_accuracy_not_its_box_alone(corpus, tmp_path):
+    """The box is right (IoU 1) but the points are far off: the reward's accuracy (0.5 box IoU + 0.25 + 0.25
+    point similarities) is 0.5 and passes at 0.5; with the box moved to IoU 0.6 it is 0.3, which fails,
+    although the box alone would pass."""
+    from onethinker.data.annotate import judge_samples
+    from onethinker.tasks.response import truth_answer
+
+    cfg = AnnotateConfig(n=1, media_root=str(corpus))
+    (it,) = _items(corpus, tmp_path, {"image/segmentation"}, cfg)
+    t = json.loads(truth_answer(it.truth))
+    x1, y1, x2, y2 = t["boxes"]
+    far = lambda pts: [[1000.0 if x < 500 else 0.0, 1000.0 if y < 500 else 0.0] for x, y in pts]  # noqa: E731
+    shifted = [x1 + 0.25 * (x2 - x1), y1, x2 + 0.25 * (x2 - x1), y2]  # moved by a quarter: IoU 0.75 / 1.25
+    for box, kept in ((t["boxes"], True), (shifted, False)):
+        reply = ("<think>t</think><answer>" + json.dumps(
+            {"boxes": box, "positive_points": far(t["positive_points"]),
+             "negative_points": far(t["negative_points"])}) + "</answer>")
+        row = judge_samples(it, [reply], cfg)
+        acc = row["samples"][0]["reward"]["accuracy"]
+        assert (row["status"] == "kept") is kept and row["threshold"] == 0.5, (box, acc)
+        assert (acc >= 0.5) is kept and acc < 0.55
+        assert kept or 0.29 < acc < 0.31
+
+
+def test_min_accuracy_from_the_command_line(corpus, tmp_path, monkeypatch):
+    """--min-accuracy reaches every record's threshold: a regression answer 22% off (MRA 0.6) is kept at the
+    default 0.5 and rejected at 0.7."""
+    import onethinker.commands.evaluate as ev
+
+    class Off(Generator):
+        name = "off"
+
+        def generate(self, requests, sampling):
+            out = []
+            for req in requests:
+                truth = float(req.record["answer"].split("<answer>")[1].split("</answer>")[0])
+                out.append([f"<think>t</think><answer>{truth * 1.22:g}</answer>"] * sampling.n)
+            return out
+
+    monkeypatch.setattr(ev, "build_generator_from_args", lambda args: Off())
+    src = tmp_path / "rl.json"
+    write_records(src, _rl_records(corpus, {"image/regression"}))
+    for extra, status, thr in (([], "kept", 0.5), (["--min-accuracy", "0.7"], "rejected", 0.7)):
+        out = tmp_path / f"ann{len(extra)}"
+        assert main(["data", "annotate", str(src), "--out", str(out), "--media-root", str(corpus), "--backend",
+                     "scripted", "--n", "1", *extra]) == 0
+        (row,) = _lines(out / "annotations.jsonl")
+        assert row["status"] == status and row["threshold"] == thr
+        assert abs(row["samples"][0]["reward"]["accuracy"] - 0.6) < 1e-6
+        summary = json.loads((out / "summary.json").read_text())
+        assert summary["thresholds"] == ({"all": 0.7} if extra else summary["thresholds"])
+
+
+# -------------------------------------------------------------------------------------------------
+# --concurrency: requests in flight (openai back-end), records per batch (local back-ends)
+# -------------------------------------------------------------------------------------------------
+def test_concurrency_keeps_that_many_requests_in_flight(scripted, corpus, tmp_path):
+    srv, url = scripted
+    keys = {f"image/{r['problem_type']}" for r in read_records(corpus / "onethinker_rl_train.json")}
+    recs = _rl_records(corpus, keys, per_key=2)[:6]
+    assert len(recs) == 6
+    src = tmp_path / "rl.json"
+    write_records(src, recs)
+    srv.records = recs
+    srv.plan = {r["problem_id"]: "slow-right" for r in recs}  # each answer takes 0.3 s
+    assert main(["data", "annotate", str(src), "--out", str(tmp_path / "ann"), "--media-root", str(corpus),
+                 "--backend", "openai", "--base-url", url, "--model", "m", "--n", "1", "--concurrency", "3"]) == 0
+    assert srv.max_in_flight == 3 and len(srv.requests) == 6  # (--concurrency 1: the kill -9 test)
+
+
+def test_local_back_ends_take_records_in_batches_of_concurrency(corpus, tmp_path):
+    class Batches(Generator):
+        name = "batches"
+
+        def __init__(self):
+            self.sizes = []
+
+        def generate(self, requests, sampling):
+            self.sizes.append(len(requests))
+            return [["no answer"] * sampling.n for _ in requests]
+
+    src = tmp_path / "rl.json"
+    keys = {f"image/{r['problem_type']}" for r in read_records(corpus / "onethinker_rl_train.json")}
+    write_records(src, _rl_records(corpus, keys, per_key=2)[:7])
+    gen = Batches()
+    summary = annotate(gen, [src], tmp_path / "ann", AnnotateConfig(n=1, media_root=str(corpus), concurrency=3))
+    assert gen.sizes == [3, 3, 1] and summary["all"]["rejected"] == {"format": 7}
 
 
 # -------------------------------------------------------------------------------------------------
@@ -343,4 +515,5 @@ def test_a_killed_run_resumes_with_nothing_lost_or_duplicated(scripted, corpus, 
     ids = [r["problem_id"] for r in rows]
     assert sorted(ids) == sorted(r["problem_id"] for r in recs)  # each record once: nothing lost, nothing twice
     assert len(srv.requests) - asked_before <= len(recs) - done_before + 1  # at most the one in flight again
+    assert srv.max_in_flight == 1  # --concurrency 1
     assert len(_sft(out)) == sum(r["status"] == "kept" for r in rows) == len(recs)

@@ -20,7 +20,7 @@ from onethinker.app import AppRunner, AppSettings, load_examples, parse_options,
 from onethinker.generate.base import Generator
 from onethinker.report.draw import PRED_COLOR
 
-gradio = pytest.importorskip("gradio", reason='gradio is not installed (pip install "onethinker[app]")')
+gradio = pytest.importorskip("gradio", reason='gradio is not installed (pip install -e ".[app]")')
 pytestmark = [  # gradio 6's queue calls pandas options that pandas 3 deprecates
     pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting' is deprecated"),
     pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
@@ -113,21 +113,32 @@ def test_api_info_lists_the_run_endpoint(served):
     assert len(info["named_endpoints"]["/run"]["returns"]) == 7
 
 
-def test_the_tiny_model_answers_an_image_question(client, examples):
+def test_the_tiny_model_answers_an_image_question(client, served, examples):
+    """The page's answer is exactly the tiny model's own greedy reply to the question (asked here outside
+    the page): the same text, reasoning, token counts, and the same parse result. The random model's 12
+    tokens cannot hold a box, so the page says, precisely, why the answer did not parse."""
     from gradio_client import handle_file
+
+    from onethinker.app.runner import _code
+    from onethinker.evaluate.infer import infer_one
 
     img = examples["spatial grounding", "image"]
     message, pic, video, answer, reasoning, stats, output = client.predict(
         handle_file(img.media), "spatial grounding", img.question, api_name="/run")
-    assert isinstance(output, str) and output  # a random model: some text, seldom a parsable answer
-    assert re.search(r"generation [\d.]+ s · \d+ prompt tokens · \d+ completion tokens", stats)
+    direct = infer_one(served[1].generator.model, img.media, "spatial grounding", img.question, [], out_dir=None,
+                       max_new_tokens=12, temperature=0.0, segmenter="grabcut")
+    assert direct["output"] and not direct["parsed"] and direct["parse_error"]
+    assert output == direct["output"] and reasoning == (direct["reasoning"] or "")
+    why, raw = direct["parse_error"], direct["answer_text"]
+    assert message == f"**The answer did not parse:** {_code(why)}. The whole reply is under *Raw output*."
+    assert answer == f"(not parsed: {why})" + (f"\n{raw}" if raw else "")
+    usage = direct["usage"]
+    assert re.fullmatch(rf"generation [\d.]+ s · {usage['prompt_tokens']} prompt tokens · "
+                        rf"{usage['completion_tokens']} completion tokens · [\d.]+ tokens/s · total [\d.]+ s", stats)
     assert video is None
     source = Image.open(img.media)
     drawn = Image.open(pic)
     assert drawn.format == "PNG" and drawn.width >= source.width and drawn.height >= source.height
-    assert message == "" or "did not parse" in message  # a message, never an exception
-    if message:
-        assert answer.startswith("(not parsed")
 
 
 def test_a_parsed_box_is_drawn_on_the_image(client, examples):
@@ -284,14 +295,49 @@ def test_the_command_names_the_extra_when_gradio_is_missing(monkeypatch, capsys)
 
     monkeypatch.setitem(sys.modules, "gradio", None)  # import gradio raises ImportError
     assert main(["app", "--model", "x"]) == 2
-    assert 'pip install "onethinker[app]"' in capsys.readouterr().err
+    assert 'pip install -e ".[app]" in the onethinker checkout' in capsys.readouterr().err
 
 
 def test_the_command_reports_a_model_it_cannot_load(tmp_path, capsys):
     from onethinker.cli import main
 
     assert main(["app", "--model", str(tmp_path / "missing"), "--no-examples"]) == 2
-    assert "error" in capsys.readouterr().err
+    assert f"error: {tmp_path / 'missing'}: no such checkpoint folder" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert main(["app", "--model", str(tmp_path / "empty"), "--no-examples"]) == 2
+    assert (f"error: {tmp_path / 'empty'}: not a checkpoint folder (no config.json, nor adapter_config.json)"
+            in capsys.readouterr().err)
+
+
+def test_the_command_refuses_a_port_in_use(tmp_path, capsys):
+    """Before the model loads (a missing model would be the other error)."""
+    from onethinker.cli import main
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        assert main(["app", "--model", str(tmp_path / "missing"), "--no-examples", "--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert f"error: cannot listen on 127.0.0.1:{port}:" in err and "in use" in err and "checkpoint" not in err
+    assert main(["app", "--model", "x", "--port", "70000"]) == 2
+    assert "--port 70000: expected 1..65535" in capsys.readouterr().err
+
+
+def test_the_command_refuses_bad_examples(tmp_path, capsys):
+    """--examples that is a file, or a folder that cannot be made, before the model loads."""
+    from onethinker.cli import main
+
+    afile = tmp_path / "notes.txt"
+    afile.write_text("not a folder")
+    missing = str(tmp_path / "missing")
+    assert main(["app", "--model", missing, "--examples", str(afile)]) == 2
+    assert f"error: examples: --examples {afile}: not a folder" in capsys.readouterr().err
+    assert main(["app", "--model", missing, "--examples", str(afile / "sub")]) == 2
+    err = capsys.readouterr().err
+    assert "error: examples:" in err and str(afile / "sub") in err and "checkpoint" not in err
+    assert main(["app", "--model", missing, "--examples", str(tmp_path), "--no-examples"]) == 2
+    assert "--examples and --no-examples exclude each other" in capsys.readouterr().err
 
 
 # -------------------------------------------------------------------------------------------------

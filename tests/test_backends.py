@@ -5,6 +5,7 @@ import base64
 import io
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
@@ -168,3 +169,106 @@ def test_backends_register_themselves_and_load_lazily(monkeypatch):
     assert "echo" in gb.backend_names() and gb.backend_class("echo").cli_options == ("seed",)
     with pytest.raises(ValueError, match="unknown back-end 'nope'"):
         gb.build_generator("nope")
+
+
+# -------------------------------------------------------------------------------------------------
+# the openai back-end's retries: which failures are retried, and how long it waits between tries
+# -------------------------------------------------------------------------------------------------
+class Flaky(BaseHTTPRequestHandler):
+    """Answers with ``server.script``'s (status, headers) in turn, then 200."""
+
+    def do_POST(self):  # noqa: N802
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self.server.times.append(time.monotonic())
+        status, headers = self.server.script.pop(0) if self.server.script else (200, {})
+        body = ({"choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}}]} if status == 200
+                else {"error": {"message": f"status {status}"}})
+        payload = json.dumps(body).encode()
+        self.send_response(status)
+        for k, v in headers.items():
+            self.send_header(k, v)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def flaky():
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Flaky)
+    srv.daemon_threads = True
+    srv.script, srv.times = [], []
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    yield srv, f"http://127.0.0.1:{srv.server_address[1]}/v1"
+    srv.shutdown()
+    srv.server_close()
+
+
+def _ask(url, **kwargs):
+    gen = OpenAIGenerator("m", base_url=url, **kwargs)
+    return gen.generate([GenerationRequest([{"role": "user", "content": "hi"}])], SamplingConfig(n=1))
+
+
+def test_retry_after_header_values():
+    from email.utils import formatdate
+
+    from onethinker.generate.openai_backend import retry_after_seconds
+
+    assert retry_after_seconds("2") == 2.0 and retry_after_seconds(" 1.5 ") == 1.5 and retry_after_seconds("-3") == 0.0
+    assert retry_after_seconds(None) is None and retry_after_seconds("soon") is None
+    now = 1_700_000_000.0
+    assert retry_after_seconds(formatdate(now + 7, usegmt=True), now=now) == 7.0  # an HTTP date
+    assert retry_after_seconds(formatdate(now - 7, usegmt=True), now=now) == 0.0  # already past
+
+
+def test_openai_backend_backs_off_exponentially_and_honours_retry_after(flaky, monkeypatch):
+    """The waits between tries, recorded instead of slept: backoff_s x 2^attempt (at most 30 s) for timeouts,
+    429 and 5xx, the server's Retry-After when longer (at most 60 s); a 4xx other than 429 is not retried."""
+    from email.utils import formatdate
+
+    import onethinker.generate.openai_backend as ob
+
+    srv, url = flaky
+    waits = []
+    monkeypatch.setattr(ob, "_sleep", waits.append)
+    cases = [  # script, backoff_s, the waits expected
+        ([(500, {}), (503, {})], 0.25, [0.25, 0.5]),
+        ([(429, {"Retry-After": "2"})], 0.25, [2.0]),  # the server asks for longer: its wait
+        ([(429, {"Retry-After": "0"})], 0.25, [0.25]),  # shorter than the back-off: the back-off
+        ([(429, {"Retry-After": "600"})], 0.25, [60.0]),  # capped at a minute
+        ([(500, {}), (500, {}), (500, {})], 20.0, [20.0, 30.0, 30.0]),  # the back-off is capped at 30 s
+    ]
+    for script, backoff, expected in cases:
+        srv.script, waits[:] = list(script), []
+        assert _ask(url, retries=3, backoff_s=backoff) == [["ok"]]
+        assert waits == expected, script
+    srv.script, waits[:] = [(429, {"Retry-After": formatdate(time.time() + 5, usegmt=True)})], []
+    assert _ask(url, retries=3, backoff_s=0.25) == [["ok"]]
+    assert len(waits) == 1 and 3.0 < waits[0] <= 5.0  # an HTTP date: the seconds until then
+    # retries run out: the error names the attempts and the last status
+    srv.script, waits[:] = [(500, {})] * 4, []
+    with pytest.raises(RuntimeError, match=r"failed after 3 attempt\(s\): HTTP 500"):
+        _ask(url, retries=2, backoff_s=1.0)
+    assert waits == [1.0, 2.0]
+    srv.script = []
+    # a request the server refuses is not asked again
+    srv.script, waits[:] = [(400, {}), (200, {})], []
+    with pytest.raises(RuntimeError, match=r"after 1 attempt\(s\): HTTP 400"):
+        _ask(url, retries=3, backoff_s=1.0)
+    assert waits == []
+
+
+def test_openai_backend_really_waits_between_tries(flaky):
+    """With a small non-zero back-off the tries are that far apart in time (the other tests use zero)."""
+    srv, url = flaky
+    srv.script, srv.times = [(500, {}), (502, {})], []
+    assert _ask(url, retries=2, backoff_s=0.1) == [["ok"]]
+    gaps = [b - a for a, b in zip(srv.times, srv.times[1:])]
+    assert len(gaps) == 2 and gaps[0] >= 0.1 and gaps[1] >= 0.2
+    srv.script, srv.times = [(429, {"Retry-After": "0.4"})], []
+    assert _ask(url, retries=2, backoff_s=0.01) == [["ok"]]
+    assert srv.times[1] - srv.times[0] >= 0.4

@@ -98,3 +98,23 @@ def test_reward_score_unwritable_output_is_a_clean_error(tmp_path, capsys):
     write_lines(src, [json.dumps(GOOD)])
     assert main(["reward", "score", str(src), "-o", str(tmp_path / "no" / "dir" / "out.jsonl"), "--workers", "0"]) == 2
     assert "cannot write" in capsys.readouterr().err
+
+
+def test_eval_family_help_example_names_a_release_file_and_a_family(capsys):
+    """The `--family BENCH=FAMILY` example in `onethinker eval --help` is one that works: BENCH is the stem of
+    a release eval file of the paper's suite, FAMILY a metric family."""
+    import re
+    from pathlib import Path
+
+    import pytest
+
+    from onethinker.evaluate.families import FAMILIES
+    from onethinker.evaluate.suite import PAPER_SUITE
+
+    with pytest.raises(SystemExit) as e:
+        main(["eval", "--help"])
+    assert e.value.code == 0
+    help_text = " ".join(capsys.readouterr().out.split())
+    bench, family = re.search(r"--family BENCH=FAMILY [^-]*?e\.g\. ([\w.-]+)=(\w+)", help_text).groups()
+    stems = {Path(p.file).stem for b in PAPER_SUITE for p in b.parts if p.file}
+    assert bench in stems and family in FAMILIES

@@ -411,6 +411,27 @@ def test_data_check_and_readers_deep(data, templates, root, tmp_path):
     check_door(data, templates, root, tmp_path)
 
 
+@pytest.mark.parametrize("kind", ["rl", "eval"])
+@pytest.mark.parametrize("options", ["A. cat", 3, {"A": "cat"}, ["A. cat", 2]])
+def test_data_check_names_mistyped_options_on_every_task(kind, options, templates, root, tmp_path):
+    """``options`` that is not a list of strings is an error on every task, not only multiple choice."""
+    from onethinker.tasks import task_key
+
+    records = copy.deepcopy(templates[kind])
+    for r in records:
+        r["options"] = options
+    path, report = tmp_path / "records.json", tmp_path / "report.json"
+    write_records(path, records)
+    rc, text = run_cli(["data", "check", str(path), "--media-root", str(root), "--no-media", "--json", str(report)])
+    assert rc == 1
+    problems = json.loads(report.read_text())[0]["problems"]
+    flagged = {p["index"] for p in problems if p["field"] == "options" and p["severity"] == "error"
+               and "expected a list of strings" in p["message"]}
+    assert flagged == set(range(len(records)))
+    assert len({task_key(r["problem_type"], r["data_type"]) for r in records}) > 3  # several tasks, not one
+    assert f"{path}: record 0" in text and "options: expected a list of strings" in text
+
+
 # =============================================================================================
 # data convert
 # =============================================================================================
@@ -556,6 +577,153 @@ def test_train_command_bad_data_is_a_clean_exit(stage, templates, root, tmp_path
     assert rc == 1, text
     assert str(data_file) in text and ("#1" in text or "record 1" in text)
     assert "images" in text or "videos" in text
+
+
+# =============================================================================================
+# train sft / train rl, the whole door: broken configs, model paths that do not exist, broken records
+# =============================================================================================
+def _config_fields(cls, prefix: str = "") -> tuple[list[str], list[tuple[str, object]]]:
+    """The sections (dataclass-typed keys, "" for the top) and the typed leaf keys of a config class; leaves
+    typed Any or dict (free-form mappings) are left out."""
+    import dataclasses
+    import typing
+
+    hints = typing.get_type_hints(cls)
+    sections, leaves = [prefix.rstrip(".")], []
+    for f in dataclasses.fields(cls):
+        tp, key = hints[f.name], prefix + f.name
+        if dataclasses.is_dataclass(tp):
+            more_sections, more_leaves = _config_fields(tp, key + ".")
+            sections += more_sections
+            leaves += more_leaves
+        elif tp is not typing.Any and tp is not dict and typing.get_origin(tp) is not dict:
+            leaves.append((key, tp))
+    return sections, leaves
+
+
+def _wrong_value(data, tp) -> object:
+    """A value no field of type ``tp`` accepts (a mapping fits none of bool, int, float, str, list, Literal)."""
+    import typing
+
+    import types
+
+    union = typing.get_origin(tp) in (typing.Union, types.UnionType)
+    args = [a for a in typing.get_args(tp) if a is not type(None)] if union else []
+    plain = args[0] if len(args) == 1 else tp  # Optional[X]: X
+    wrong = [{"wrong": [1]}]
+    if plain in (int, float, bool):
+        wrong += ["many", [1, 2]]
+    if plain is int:
+        wrong += [1.5, True]
+    if plain is str:
+        wrong += [[1], 5]
+    if typing.get_origin(plain) is list:
+        wrong += [7]
+    return data.draw(st.sampled_from(wrong), label="wrong value")
+
+
+def _set(cfg: dict, dotted: str, v: object) -> None:
+    *parents, last = dotted.split(".")
+    for p in parents:
+        cfg = cfg.setdefault(p, {})
+    cfg[last] = v
+
+
+def train_command_door(data, templates, root: Path, workdir: Path, capsys) -> None:
+    """``onethinker train sft|rl --config FILE``, the config or its inputs broken in one way: exit 2 for a
+    config error (unreadable YAML, an unknown key, a wrong type: the file and key named), 1 for an unusable
+    set-up or bad data (the model, checkpoint or data file named); never a traceback, never training."""
+    import yaml
+
+    from onethinker.rl.config import RLConfig
+    from onethinker.sft.config import SFTConfig
+
+    capsys.readouterr()
+    stage = data.draw(st.sampled_from(["sft", "rl"]), label="stage")
+    shutil.rmtree(workdir / "out", ignore_errors=True)
+    model, records = workdir / "no-model", workdir / "train.json"
+    write_records(records, copy.deepcopy(templates[stage][:4]))
+    if stage == "sft":
+        cfg: dict = {"root": str(workdir), "output_dir": str(workdir / "out"), "model": {"path": str(model)},
+                     "data": {"files": [str(records)], "media_root": str(root), "max_records": 8},
+                     "train": {"max_steps": 1, "threads": 1}}
+        files_key, cls = "data.files", SFTConfig
+    else:
+        cfg = {"root": str(workdir), "model": {"path": str(model), "threads": 1},
+               "data": {"train_files": [str(records)], "media_root": str(root)},
+               "run": {"output_dir": str(workdir / "out"), "max_steps": 1}, "reward": {"workers": 0}}
+        files_key, cls = "data.train_files", RLConfig
+    sections, leaves = _config_fields(cls)
+    path = workdir / "config.yaml"
+    argv = ["train", stage, "--config", str(path)]
+    kind = data.draw(st.sampled_from(["unknown key", "wrong type", "wrong type (--set)", "bad yaml", "no config",
+                                      "missing data file", "no model", "missing --resume", "broken records"]),
+                     label="kind")
+    named: tuple[str, ...] = ()
+    if kind == "unknown key":
+        section = data.draw(st.sampled_from(sections), label="section")
+        key = data.draw(st.sampled_from(["bogus", "lr", "epochs", "path2", "Model"]), label="key")
+        dotted = f"{section}.{key}" if section else key
+        _set(cfg, dotted, data.draw(st.sampled_from([1, "x", [1, 2], {"a": 1}, None, True, 2.5]), label="value"))
+        code, named = 2, (str(path), dotted)
+    elif kind.startswith("wrong type"):
+        dotted, tp = data.draw(st.sampled_from(leaves), label="key")
+        wrong = _wrong_value(data, tp)
+        if kind == "wrong type":
+            _set(cfg, dotted, wrong)
+            code, named = 2, (str(path), dotted)
+        else:
+            argv += ["--set", f"{dotted}={json.dumps(wrong)}"]
+            code, named = 2, (dotted,)
+    elif kind == "missing data file":
+        missing = workdir / data.draw(st.sampled_from(["missing.json", "missing.jsonl", "missing.parquet"]), label="file")
+        _set(cfg, files_key, [str(records), str(missing)] if data.draw(st.booleans(), label="with a good one") else [str(missing)])
+        code, named = 1, (str(missing),)
+    elif kind == "no model":
+        code, named = 1, (str(model),)
+    elif kind == "missing --resume":
+        argv += ["--resume"] + ([str(workdir / "no-checkpoint")] if data.draw(st.booleans(), label="with a path") else [])
+        code, named = 1, ("--resume",)
+    elif kind == "broken records":
+        pool = media_pool(root)
+        recs = [mutate(data, r, pool) for r in copy.deepcopy(templates[stage][:3])]
+        records_path, _ = write_file(data, workdir, recs, "broken")
+        _set(cfg, files_key, [str(records_path)])
+        code, named = 1, ()  # the records file when a record is bad, else the model that does not exist
+    if kind == "bad yaml":
+        path.write_bytes(data.draw(st.sampled_from([b"model: [\n", b"- a\n- b\n", b"model: {path: \xff\xfe}\n", b"12",
+                                                    b"a: " + b"[" * 5000 + b"]" * 5000, b"model:\n\tpath: x\n"]),
+                                   label="yaml"))
+        code, named = 2, (str(path),)
+    elif kind != "no config":
+        path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    else:
+        path.unlink(missing_ok=True)
+        code, named = 2, (str(path),)
+    rc, text = run_cli(argv)
+    captured = capsys.readouterr()
+    everything = text + captured.out + captured.err
+    assert "Traceback" not in everything
+    assert rc == code, (kind, everything)
+    assert "error:" in text
+    for name in named:
+        assert name in text, (kind, name, text)
+    if kind == "broken records":
+        assert "broken" in text or str(model) in text
+    assert not (workdir / "out" / "final").exists()  # nothing trained
+
+
+@fast
+@given(data=st.data())
+def test_train_command(data, templates, root, tmp_path, capsys):
+    train_command_door(data, templates, root, tmp_path, capsys)
+
+
+@pytest.mark.slow
+@deep
+@given(data=st.data())
+def test_train_command_deep(data, templates, root, tmp_path, capsys):
+    train_command_door(data, templates, root, tmp_path, capsys)
 
 
 # =============================================================================================

@@ -575,3 +575,63 @@ def test_a_video_stream_without_a_decoder_is_a_media_error(tmp_path):
     for fn in (probe_video, sample_video):
         with pytest.raises(MediaError, match=re.escape(str(cut))):
             fn(cut)
+
+
+# ---------------------------------------------------------------------------------------------
+# PyAV < 16 (lmms-eval's environment pins it): no Stream.index_entries
+# ---------------------------------------------------------------------------------------------
+
+
+def test_without_index_entries_keyframes_are_scanned_and_frames_are_the_same(videos, monkeypatch, tmp_path):
+    """With a PyAV whose streams have no ``index_entries``, the reader skips the index checks and finds the
+    keyframes by demuxing the packets: the keyframe table, the method auto picks and every frame are
+    those of the normal path. A file cut short then passes the probe, but sampling it still fails with a
+    MediaError naming the file."""
+    from onethinker.data.media import video as video_mod
+
+    def keyframes(path):
+        container, stream = video_mod._open_video(path)
+        try:
+            info = video_mod._probe(container, stream, path)
+            return video_mod._keyframe_indices(container, stream, video_mod._Clock(stream, info.fps), path)
+        finally:
+            container.close()
+
+    cases = [{"fps": 2.0}, {"fps": 0.2}, {"fps": 2.0, "start": 3.3, "end": 7.9}]
+    normal = {(name, i, m): sample_video(videos[name], method=m, **kw) for name in ("gop12", "clip10")
+              for i, kw in enumerate(cases) for m in ("auto", "seek", "sequential")}
+    normal_kf = {name: keyframes(videos[name]) for name in ("gop12", "clip10")}
+    normal_info = {name: probe_video(videos[name]) for name in normal_kf}
+    assert len(normal_kf["gop12"]) > 10 and normal_kf["clip10"][0] == 0  # short GOPs, and one long one
+
+    class OldStream:  # the stream as PyAV 15 shows it: everything but index_entries
+        def __init__(self, stream):
+            self._stream = stream
+
+        def __getattr__(self, name):
+            if name == "index_entries":
+                raise AttributeError(f"'av.video.stream.VideoStream' object has no attribute {name!r}")
+            return getattr(self._stream, name)
+
+    real = video_mod._index_entries
+    calls = []
+
+    def old_pyav(stream):
+        calls.append(1)
+        return real(OldStream(stream))
+
+    monkeypatch.setattr(video_mod, "_index_entries", old_pyav)
+    assert {name: keyframes(videos[name]) for name in normal_kf} == normal_kf  # scanned, the same table
+    for (name, i, m), clip in normal.items():
+        old = sample_video(videos[name], method=m, **cases[i])
+        assert old.method == clip.method, (name, cases[i], m)
+        assert np.array_equal(old.frames, clip.frames) and np.array_equal(old.frame_indices, clip.frame_indices)
+        assert np.array_equal(old.timestamps, clip.timestamps)
+    assert {name: probe_video(videos[name]) for name in normal_kf} == normal_info
+    assert calls  # the fallback ran
+    data = videos["clip10"].read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) // 2])
+    assert probe_video(cut).n_frames == 300  # the header's word: no index to check it against
+    with pytest.raises(MediaError, match=re.escape(str(cut)) + ": .*truncated"):
+        sample_video(cut)

@@ -142,9 +142,12 @@ def test_demo_uses_the_shipped_base_unless_told_otherwise(tmp_path, monkeypatch,
     assert not (tmp_path / "tiny").exists()
 
 
-def test_demo_rejects_unknown_rl_tasks(tmp_path):
-    with pytest.raises(SystemExit, match="juggling"):
-        main(["demo", "--out", str(tmp_path), "--rl-tasks", "numerical,juggling"])
+@pytest.mark.parametrize("verb", ["demo", "ablate"])
+def test_demo_rejects_unknown_rl_tasks(tmp_path, capsys, verb):
+    assert main([verb, "--out", str(tmp_path), "--rl-tasks", "numerical,juggling"]) == 2  # bad settings
+    err = capsys.readouterr().err
+    assert "--rl-tasks: unknown task key 'juggling'" in err and "'numerical'" in err  # the valid keys are listed
+    assert "Traceback" not in err
     assert not (tmp_path / "corpus").exists()
 
 

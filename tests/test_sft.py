@@ -294,9 +294,15 @@ def test_recipes_load():
 
 
 def test_paper_sft_recipe_resolves_without_a_gpu(tmp_path):
-    """configs/onethinker-8b-sft.yaml as written: its DeepSpeed ZeRO-3 config ships with the package, and the
-    Trainer arguments build from it (with the deepspeed extra installed; transformers fills in the "auto"
-    values from the recipe)."""
+    """configs/onethinker-8b-sft.yaml as written: its DeepSpeed ZeRO-3 config ships with the package, is
+    ZeRO-3 JSON whose every "auto" value is one transformers fills in (read from transformers' DeepSpeed
+    glue, without importing deepspeed), and the recipe's settings that fill them build into the Trainer
+    arguments. The next test builds them with DeepSpeed itself (the deepspeed extra)."""
+    import inspect
+    import re
+
+    import transformers.integrations.deepspeed as hf_ds
+
     from onethinker.sft import trainer as sft_trainer
     from onethinker.sft.config import SHIPPED_DEEPSPEED
 
@@ -314,7 +320,36 @@ def test_paper_sft_recipe_resolves_without_a_gpu(tmp_path):
     with pytest.raises(SFTError, match="zero9"):
         sft_trainer._training_args(load_config(SFTConfig, CONFIGS / "onethinker-8b-sft.yaml",
                                                ["train.deepspeed=zero9"]), tmp_path / "o", False)
+
+    def autos(node, prefix=""):
+        for k, v in node.items():
+            if isinstance(v, dict):
+                yield from autos(v, f"{prefix}{k}.")
+            elif v == "auto":
+                yield prefix + k
+
+    filled = set(re.findall(r'fill_(?:match|only)\(\s*"([^"]+)"', inspect.getsource(hf_ds)))
+    assert {"train_micro_batch_size_per_gpu", "gradient_accumulation_steps", "gradient_clipping"} <= filled
+    config = json.loads(ds.read_text())
+    assert set(autos(config)) <= filled, set(autos(config)) - filled  # an "auto" left over stops DeepSpeed
+    assert config["zero_optimization"]["stage3_gather_16bit_weights_on_model_save"] is True  # final/ is whole
+    t = cfg.train  # the values transformers puts in place of "auto" (bf16: on a GPU)
+    assert (t.per_device_batch_size, t.gradient_accumulation_steps, t.max_grad_norm, t.bf16) == (1, 8, 1.0, True)
+    plain = sft_trainer._training_args(load_config(SFTConfig, CONFIGS / "onethinker-8b-sft.yaml",
+                                                   [f"root={tmp_path / 'data'}", "train.deepspeed=null"]),
+                                       tmp_path / "plain", False)
+    assert (plain.per_device_train_batch_size, plain.gradient_accumulation_steps, plain.max_grad_norm) == (1, 8, 1.0)
+
+
+def test_paper_sft_recipe_builds_deepspeed_arguments(tmp_path):
+    """With the deepspeed extra installed (not in `make setup`: it builds against torch on GPU nodes),
+    transformers reads the shipped ZeRO-3 config and fills in its "auto" values from the recipe."""
+    from onethinker.sft import trainer as sft_trainer
+    from onethinker.sft.config import SHIPPED_DEEPSPEED
+
     pytest.importorskip("deepspeed", reason="the deepspeed extra is not installed")
+    cfg = load_config(SFTConfig, CONFIGS / "onethinker-8b-sft.yaml", [f"root={tmp_path / 'data'}"])
+    ds = SHIPPED_DEEPSPEED / "zero3.json"
     args = sft_trainer._training_args(cfg, tmp_path / "out", False)
     assert args.deepspeed == str(ds) and args.hf_deepspeed_config.is_zero3()
     filled = args.hf_deepspeed_config.config

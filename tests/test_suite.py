@@ -101,7 +101,39 @@ def test_suite_runs_what_is_here_and_lists_the_rest(corpus, tmp_path):
 
 def test_suite_command_errors(tmp_path, capsys):
     assert main(["eval", "--suite", "paper", "--data-root", str(tmp_path / "nope"), "--list"]) == 2
-    with pytest.raises(SystemExit):
-        main(["eval", "--suite", "paper", "--bench", "x.json", "--out", str(tmp_path)])
-    with pytest.raises(SystemExit):
-        main(["eval", "--list", "--bench", "x.json", "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert f"--data-root {tmp_path / 'nope'}: no such folder" in err
+    for argv, message in ((["eval", "--suite", "paper", "--bench", "x.json", "--out", str(tmp_path)],
+                           "--suite and --bench exclude each other"),
+                          (["eval", "--list", "--bench", "x.json", "--out", str(tmp_path)], "--list goes with --suite"),
+                          (["eval", "--suite", "paper", "--data-root", str(tmp_path)],
+                           "the following arguments are required: --out")):
+        with pytest.raises(SystemExit) as e:
+            main(argv)
+        assert e.value.code == 2
+        assert message in capsys.readouterr().err
+    # no --model: exit 2 and nothing run
+    assert main(["eval", "--suite", "paper", "--data-root", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
+    assert "--suite needs --model" in capsys.readouterr().err
+    assert not (tmp_path / "o" / "suite.json").exists()
+
+
+def test_suite_command_exits_1_when_a_benchmark_fails(corpus, tmp_path, capsys, monkeypatch):
+    """A release file that cannot be evaluated fails its benchmark (recorded with the error), the others
+    run, and the exit status is 1."""
+    from onethinker.evaluate import suite
+
+    monkeypatch.setattr(suite, "default_lmms_python", lambda: None)  # no lmms-eval environment: those are missing
+    root = _data_root(corpus, tmp_path / "data")
+    bad = json.loads((root / "eval_charades.json").read_text())
+    bad[0]["solution"] = "<answer>not a time span</answer>"  # a ground truth that does not parse
+    (root / "eval_charades.json").write_text(json.dumps(bad))
+    out = tmp_path / "suite"
+    argv = ["eval", "--suite", "paper", "--data-root", str(root), "--out", str(out), "--backend", "scripted",
+            "--noise", "0", "--max-new-tokens", "64"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "1 failed" in err and "Traceback" not in err
+    rows = {r["benchmark"]: r for r in json.loads((out / "suite.json").read_text())["rows"]}
+    assert rows["Charades-STA"]["status"] == "failed" and "eval_charades.json" in rows["Charades-STA"]["error"]
+    assert rows["MMVU (mc)"]["status"] == "done"

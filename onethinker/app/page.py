@@ -23,7 +23,7 @@ from .runner import AppRunner, data_type_of
 #: the endpoint's name (``/run``) and its outputs, in order
 API_NAME = "run"
 OUTPUTS = ("message", "picture", "video", "answer", "reasoning", "stats", "output")
-INSTALL_HINT = 'the app needs Gradio: pip install "onethinker[app]"'
+INSTALL_HINT = 'the app needs Gradio: pip install -e ".[app]" in the onethinker checkout (make setup installs it)'
 
 
 class GradioMissing(ImportError):

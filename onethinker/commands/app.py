@@ -16,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Upload an image or a video (or pick an example), choose the task, ask; the page "
                                    "shows the reasoning, the parsed answer drawn on the picture or the video, the "
                                    "generation time and token counts. The Run button is also the API endpoint /run "
-                                   '(gradio_client). Needs pip install "onethinker[app]".')
+                                   '(gradio_client). Needs Gradio: pip install -e ".[app]" in the checkout (make setup installs it).')
     p.add_argument("--port", type=int, help="port (default: the first free one from 7860)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--examples", metavar="DIR",

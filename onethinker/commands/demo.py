@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import logging
 
+from rich.markup import escape
+
 from ..recipes.stages import DEMO_PRETRAIN_STEPS, DemoCorpus
 from ..ui import console
 
@@ -42,14 +44,31 @@ def _common(p: argparse.ArgumentParser, default_out: str) -> None:
                    help="torch CPU threads of the evaluations (training: --sft-set train.threads=N, --set model.threads=N)")
 
 
+class PlanError(ValueError):
+    """Bad settings of the demo or ablation plan (exit status 2)."""
+
+
 def _plan(args: argparse.Namespace) -> DemoCorpus:
     from ..tasks import TASKS
 
     keys = tuple(k.strip() for k in args.rl_tasks.split(",") if k.strip())
     unknown = [k for k in keys if k not in TASKS]
-    if unknown or not keys:
-        raise SystemExit(f"error: --rl-tasks: unknown task keys {unknown}; known: {', '.join(TASKS)}")
+    known = ", ".join(repr(k) for k in TASKS)
+    if unknown:
+        raise PlanError(f"--rl-tasks: unknown task key{'s' if len(unknown) > 1 else ''} "
+                        f"{', '.join(repr(k) for k in unknown)}; known: {known}")
+    if not keys:
+        raise PlanError(f"--rl-tasks {args.rl_tasks!r}: no task key given; known: {known}")
     return DemoCorpus(sft=args.sft, rl=args.rl, heldout=args.heldout, rl_tasks=keys, rl_mix=args.rl_mix)
+
+
+def _checked_plan(args: argparse.Namespace) -> DemoCorpus | None:
+    """The plan, or None after printing why the settings are bad."""
+    try:
+        return _plan(args)
+    except PlanError as e:
+        console.print(f"[red]error:[/red] {escape(str(e))}", highlight=False)
+        return None
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -73,12 +92,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _print_table(summary: dict) -> None:
+    """The held-out table; narrower than the console allows (80 columns, or a log file), it is folded into
+    two tables, accuracies and RL - SFT, so that no figure is cut."""
     from rich.table import Table
 
     c = summary.get("compare", {}).get("rl_vs_sft")
-    t = Table(title="held-out synthetic set: majority baseline, SFT checkpoint, RL checkpoint")
-    for col in ("task", "items", "majority acc", "SFT acc", "RL acc", "RL - SFT acc [95% CI]", "SFT -> RL reward", "format"):
-        t.add_column(col, justify="left" if col == "task" else "right")
+    cols = ("task", "items", "majority acc", "SFT acc", "RL acc", "RL - SFT acc [95% CI]", "SFT -> RL reward", "format")
 
     def ci(block: dict | None) -> str:
         if not block or block["accuracy"]["diff"] is None:
@@ -86,21 +105,39 @@ def _print_table(summary: dict) -> None:
         lo, hi = block["accuracy"]["ci95"]
         return f"{block['accuracy']['diff']:+.3f} [{lo:+.3f}, {hi:+.3f}]"
 
+    rows = []
     keys = [k for k in summary["sft"] if k != "all"]
     for task in keys + (["rl_tasks"] if c and c.get("rl_tasks") else []) + ["all"]:
         if task == "rl_tasks":
             blk = c["rl_tasks"]
-            t.add_row("RL's focus keys" if summary.get("rl_mix") else "task keys RL trains", str(blk["n"]), "", f"{blk['accuracy']['a']:.3f}", f"{blk['accuracy']['b']:.3f}",
-                      ci(blk), f"{blk['reward']['a']:.3f} -> {blk['reward']['b']:.3f}", "")
+            rows.append(("RL's focus keys" if summary.get("rl_mix") else "task keys RL trains", str(blk["n"]), "",
+                         f"{blk['accuracy']['a']:.3f}", f"{blk['accuracy']['b']:.3f}", ci(blk),
+                         f"{blk['reward']['a']:.3f} -> {blk['reward']['b']:.3f}", ""))
             continue
         s, r, m = summary["sft"].get(task, {}), summary["rl"].get(task, {}), summary.get("majority", {}).get(task, {})
         blk = (c["all"] if task == "all" else c["tasks"].get(task)) if c else None
         name = task + (" *" if task in summary.get("rl_tasks", []) else "")
-        t.add_row(name, str(s.get("items", "")), f"{m.get('accuracy', float('nan')):.3f}",
-                  f"{s.get('accuracy', float('nan')):.3f}", f"{r.get('accuracy', float('nan')):.3f}", ci(blk),
-                  f"{s.get('reward', float('nan')):.3f} -> {r.get('reward', float('nan')):.3f}",
-                  f"{s.get('format', float('nan')):.2f} -> {r.get('format', float('nan')):.2f}")
-    console.print(t)
+        rows.append((name, str(s.get("items", "")), f"{m.get('accuracy', float('nan')):.3f}",
+                     f"{s.get('accuracy', float('nan')):.3f}", f"{r.get('accuracy', float('nan')):.3f}", ci(blk),
+                     f"{s.get('reward', float('nan')):.3f} -> {r.get('reward', float('nan')):.3f}",
+                     f"{s.get('format', float('nan')):.2f} -> {r.get('format', float('nan')):.2f}"))
+
+    def table(title: str, picked: tuple[str, ...]) -> Table:
+        t = Table(title=title)
+        for col in picked:  # the task names wrap; the figures never do
+            t.add_column(col, justify="left" if col == "task" else "right", no_wrap=col != "task")
+        for row in rows:
+            t.add_row(*(row[cols.index(col)] for col in picked))
+        return t
+
+    whole = table("held-out synthetic set: majority baseline, SFT checkpoint, RL checkpoint", cols)
+    if console.measure(whole, options=console.options.update_width(10_000)).maximum <= console.width:
+        console.print(whole)
+    else:
+        console.print(table("held-out synthetic set: accuracy of the majority baseline, SFT and RL",
+                            ("task", "items", "majority acc", "SFT acc", "RL acc", "format")))
+        console.print(table("held-out synthetic set: RL checkpoint - SFT checkpoint",
+                            ("task", "RL - SFT acc [95% CI]", "SFT -> RL reward")))
     star = "RL's focus keys (RL trains every key, these with 3x the prompts)" if summary.get("rl_mix") else "trained by RL"
     console.print(f"* {star}; CIs: paired bootstrap over items", highlight=False)
 
@@ -126,21 +163,24 @@ def _print_draw(result: dict) -> None:
 def run_demo(args: argparse.Namespace) -> int:
     from ..recipes.demo import run_demo as demo
 
+    plan = _checked_plan(args)
+    if plan is None:
+        return 2
     if args.heldout_draw is not None:
         from ..recipes.demo import run_heldout_draw
 
         try:
-            result = run_heldout_draw(args.out, args.heldout_draw, plan=_plan(args), max_new_tokens=args.max_new_tokens,
+            result = run_heldout_draw(args.out, args.heldout_draw, plan=plan, max_new_tokens=args.max_new_tokens,
                                       eval_limit=args.eval_limit, workers=args.workers, threads=args.threads)
         except (FileNotFoundError, ValueError) as e:
-            console.print(f"[red]error:[/red] {e}")
+            console.print(f"[red]error:[/red] {escape(str(e))}", highlight=False)
             return 2
         _print_draw(result)
         console.print(f"written: {args.out}/heldout-seed{args.heldout_draw}/summary.json (and summary.json: heldout_draws)",
                       highlight=False)
         return 0
 
-    summary = demo(args.out, plan=_plan(args), seed=args.seed, eval_limit=args.eval_limit, max_new_tokens=args.max_new_tokens,
+    summary = demo(args.out, plan=plan, seed=args.seed, eval_limit=args.eval_limit, max_new_tokens=args.max_new_tokens,
                    sft_overrides=args.sft_set, rl_overrides=args.set, workers=args.workers, threads=args.threads,
                    fresh_base=args.fresh_base, pretrain_steps=args.pretrain_steps, probe_prompts=args.probe_prompts,
                    sampled_limit=args.sampled_limit)
@@ -169,7 +209,10 @@ def run_ablate(args: argparse.Namespace) -> int:
     if args.seeds < 1:
         console.print("[red]error:[/red] --seeds must be at least 1")
         return 2
-    summary = run_ablation(args.out, estimators=estimators, seeds=args.seeds, plan=_plan(args),
+    plan = _checked_plan(args)
+    if plan is None:
+        return 2
+    summary = run_ablation(args.out, estimators=estimators, seeds=args.seeds, plan=plan,
                            seed=args.seed, fresh_base=args.fresh_base, pretrain_steps=args.pretrain_steps, eval_limit=args.eval_limit, max_new_tokens=args.max_new_tokens,
                            rl_overrides=args.set, sft_overrides=args.sft_set, workers=args.workers,
                            threads=args.threads)

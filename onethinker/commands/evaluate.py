@@ -71,7 +71,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--limit", type=int, help="evaluate the first N items of each file")
     p.add_argument("--family", action="append", default=[], metavar="BENCH=FAMILY",
-                   help="metric family for a benchmark file (by its stem), e.g. anet=anet_rtl")
+                   help="metric family for a benchmark file (by its stem), e.g. eval_anet_rtl=anet_rtl")
     _add_backend_args(p)
     _add_segmenter_args(p)
 
@@ -138,17 +138,38 @@ def build_generator_from_args(args: argparse.Namespace):
     return build_generator(args.backend, args.model, **options)
 
 
+def parse_families(items: list[str], bench_files: list[str]) -> dict[str, str] | None:
+    """``--family BENCH=FAMILY`` settings as {bench stem: family}; None after printing what is wrong (an
+    item that is not BENCH=FAMILY, an unknown family, a BENCH that is no --bench file's stem)."""
+    from ..evaluate.families import FAMILIES
+
+    stems = [Path(b).stem for b in bench_files]
+    families: dict[str, str] = {}
+    for item in items:
+        bench, sep, family = item.partition("=")
+        bench, family = bench.strip(), family.strip()
+        if not sep or not bench or not family:
+            console.print(f"[red]error:[/red] --family {escape(repr(item))} is not BENCH=FAMILY", highlight=False)
+            return None
+        if family not in FAMILIES:
+            console.print(f"[red]error:[/red] --family {escape(item)}: unknown metric family {escape(repr(family))}; "
+                          f"expected one of {escape(', '.join(FAMILIES))}", highlight=False)
+            return None
+        if bench not in stems:
+            console.print(f"[red]error:[/red] --family {escape(item)}: {escape(repr(bench))} is not the stem of a --bench "
+                          f"file; the stems given: {escape(', '.join(stems))}", highlight=False)
+            return None
+        families[bench] = family
+    return families
+
+
 def run_eval(args: argparse.Namespace) -> int:
     from ..evaluate.runner import EvalConfig, EvalError, evaluate
     from ..generate import SamplingConfig
 
-    families = {}
-    for item in args.family:
-        if "=" not in item:
-            console.print(f"[red]error:[/red] --family {escape(repr(item))} is not BENCH=FAMILY", highlight=False)
-            return 2
-        k, v = item.split("=", 1)
-        families[k] = v
+    families = parse_families(args.family, args.bench)
+    if families is None:
+        return 2
     cfg = EvalConfig(batch_size=args.batch_size, limit=args.limit, video_fps=args.video_fps, max_frames=args.max_frames,
                      video_max_pixels=args.video_max_pixels, image_max_pixels=args.image_max_pixels, family=families,
                      segmenter=args.segmenter, sam2_config=args.sam2_config, sam2_checkpoint=args.sam2_checkpoint,
@@ -380,8 +401,18 @@ def run_infer(args: argparse.Namespace) -> int:
 
 
 def run_viz(args: argparse.Namespace) -> int:
-    from ..report.gallery import visualize
+    from ..report.gallery import read_results, visualize
 
+    src = Path(args.results)
+    files = sorted(src.glob("*.jsonl")) if src.is_dir() else [src]
+    try:
+        if files and not any(read_results(f) for f in files):  # every line unreadable: nothing to draw
+            console.print(f"[red]error:[/red] {escape(str(src))}: no readable result rows (each line should be a JSON "
+                          f"object with a problem_id, as `onethinker eval` writes)", highlight=False)
+            return 1
+    except (ValueError, OSError) as e:
+        console.print(f"[red]error:[/red] {escape(str(e))}", highlight=False)
+        return 1
     try:
         paths = visualize(args.results, args.out, media_root=args.media_root, n=args.n, select=args.select,
                           video_format=args.video_format)

@@ -10,6 +10,23 @@ from ..config import ConfigError, load_config
 from ..ui import console, progress
 
 
+class SetupError(RuntimeError):
+    """A training set-up that cannot start: a model or checkpoint that does not exist or cannot be loaded."""
+
+
+def _error(e: BaseException) -> None:
+    console.print(f"[red]error:[/red] {escape(str(e))}", highlight=False)
+
+
+def _config_error(path: str, e: BaseException) -> None:
+    """A config that cannot be used: the message names the file where the error's own text does not (a
+    file that is not UTF-8, a value a config class's own check refuses)."""
+    text = "nested too deeply" if isinstance(e, RecursionError) else str(e)
+    if not isinstance(e, ConfigError) and str(path) not in text:
+        text = f"{path}: {text}"
+    console.print(f"[red]error:[/red] {escape(text)}", highlight=False)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="SFT cold start or RL (EMA-GRPO)")
     tsub = p.add_subparsers(dest="train_cmd", metavar="STAGE")
@@ -31,19 +48,20 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_sft(args: argparse.Namespace) -> int:
+    from ..models.loading import ModelLoadError
     from ..sft.config import SFTConfig
     from ..sft.data import SFTDataError
     from ..sft.trainer import SFTError, train_sft
 
     try:
         cfg = load_config(SFTConfig, args.config, args.set)
-    except (ConfigError, ValueError) as e:
-        console.print(f"[red]error:[/red] {escape(str(e))}", highlight=False)
+    except (ConfigError, ValueError, RecursionError) as e:
+        _config_error(args.config, e)
         return 2
     try:
         result = train_sft(cfg, resume=args.resume)
-    except (SFTDataError, SFTError) as e:  # bad records (file, record, field) or an unusable set-up
-        console.print(f"[red]error:[/red] {escape(str(e))}", highlight=False)
+    except (SFTDataError, SFTError, ModelLoadError) as e:  # bad records (file, record, field) or an unusable set-up
+        _error(e)
         return 1
     console.print(f"SFT done: {result}", highlight=False, markup=False)
     return 0
@@ -54,17 +72,26 @@ def run_rl(args: argparse.Namespace) -> int:
 
     try:
         cfg = load_config(RLConfig, args.config, args.set)
-    except (ConfigError, ValueError) as e:
-        console.print(f"[red]error:[/red] {escape(str(e))}", highlight=False)
+    except (ConfigError, ValueError, RecursionError) as e:
+        _config_error(args.config, e)
         return 2
     if args.engine == "verl":
         from ..integrations.verl.launcher import launch
 
         return launch(cfg, args.config, nnodes=args.nnodes, gpus_per_node=args.gpus_per_node, dry_run=args.dry_run,
                       resume=args.resume)
+    from ..checkpoints import RL_LAYOUT, resolve_resume
+    from ..models.loading import ModelLoadError
     from ..rl.data import RLDataError
     from ..rl.trainer import train_rl
 
+    # An explicit --resume that finds nothing is an error here (the library's train_rl warns and starts over).
+    try:
+        ckpt = resolve_resume(RL_LAYOUT, cfg.resolved().run.output_dir, args.resume, allow_auto=False,
+                              missing="error", error=SetupError)
+    except SetupError as e:
+        _error(e)
+        return 1
     try:
         with progress() as bar:
             task = bar.add_task("RL steps", total=cfg.run.max_steps)
@@ -73,9 +100,9 @@ def run_rl(args: argparse.Namespace) -> int:
                 bar.update(task, completed=step,
                            description=f"RL steps (reward {values.get('reward/all', float('nan')):.3f})")
 
-            last = train_rl(cfg, resume=args.resume, progress=update)
-    except RLDataError as e:  # bad records: file, record, field
-        console.print(f"[red]error:[/red] {escape(str(e))}", highlight=False)
+            last = train_rl(cfg, resume=str(ckpt) if ckpt is not None else None, progress=update)
+    except (RLDataError, ModelLoadError) as e:  # bad records (file, record, field) or a model that cannot be loaded
+        _error(e)
         return 1
     console.print(f"RL done: final policy in {cfg.run.output_dir}/final; last step reward "
                   f"{last.get('reward/all', float('nan')):.3f}", highlight=False)

@@ -7,17 +7,20 @@ sampled frames with their times as the back-end sends them; K samples; each scor
 accuracy reaches the task's threshold becomes an SFT conversation in the release's SFT format (the user turn
 is the prompt without any hint, the assistant turn the model's reply).
 
-Thresholds (``--min-accuracy`` sets one for all): discrete answers (multiple choice, numerical, math) 1.0;
-transcriptions (OCR, 1 - WER) 0.9; free text (open-ended, ROUGE) 0.5; continuous answers (regression's MRA,
-the IoU of grounding, tracking and segmentation prompts) 0.5.
+Thresholds apply to the reward's accuracy (``--min-accuracy`` sets one for all): discrete answers (multiple
+choice, numerical, math) 1.0; transcriptions (OCR, 1 - WER) 0.9; free text (open-ended, ROUGE) 0.5; continuous
+answers 0.5 (regression's MRA; the IoUs of grounding and tracking; for segmentation the reward's weighted sum
+of box IoU, point similarities and, for video, key time: the box alone does not decide).
 
 Files in the output folder:
 
-- ``annotations.jsonl``: one line per record, appended as each finishes (flushed and synced): every sample
+- ``annotations.jsonl``: one line per answered record, appended as each finishes (flushed and synced; a
+  ``failed`` record asked again later gets another line, and the newest counts): every sample
   with its reward parts, whether it was kept and why not, the record's status (``kept``, ``rejected``,
   ``failed``: the request still failed after the back-end's retries, ``invalid``: the record cannot be
   asked), token counts. A killed run resumes: records already on file are not asked again (a torn last
-  line is cut off), ``failed`` ones are asked again, and the newest line of a record counts.
+  line is cut off); those whose requests were in flight at the kill (at most ``concurrency``) and the
+  ``failed`` ones are asked again; the newest line of a record counts.
 - ``onethinker_sft_image.json``, ``onethinker_sft_video.json``: the kept conversations, rebuilt from
   ``annotations.jsonl`` at the end of every run (written whole, then renamed), media paths as the input
   records give them (relative to the input's media root).

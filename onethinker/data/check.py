@@ -110,6 +110,9 @@ def check_record(rec: Any, index: int, ctx: _Context, report: CheckReport) -> No
     for name in ("images", "videos"):
         if name in rec and (not isinstance(rec[name], list) or not all(isinstance(p, str) for p in rec[name])):
             add(name, _list_problem(rec[name]))
+    options = rec.get("options")
+    if options is not None and (not isinstance(options, list) or not all(isinstance(o, str) for o in options)):
+        add("options", _options_problem(options))  # on every task: readers and converters expect a list of strings
     if kind == EVAL and rec.get("additional_path") is not None and not isinstance(rec["additional_path"], str):
         add("additional_path", f"expected str, got {type(rec['additional_path']).__name__}")
     if kind == RL and not (rec.get("images") or rec.get("videos")):
@@ -279,13 +282,19 @@ def _check_sft(rec: dict, add: Any) -> None:
         add("images/videos", "missing: an SFT record needs an 'images' or a 'videos' list")
 
 
+def _options_problem(value: Any) -> str:
+    if not isinstance(value, list):
+        return f"expected a list of strings (e.g. ['A. cat', 'B. dog'], or [] when there are none), got {type(value).__name__}"
+    bad = next(i for i, o in enumerate(value) if not isinstance(o, str))
+    return f"expected a list of strings, item {bad} is {type(value[bad]).__name__}"
+
+
 def _check_options(rec: dict, letter: Any, add: Any) -> None:
     options = rec.get("options")
-    if not isinstance(options, list) or not options:
+    if options is not None and (not isinstance(options, list) or not all(isinstance(o, str) for o in options)):
+        return  # mistyped: reported with the other field types
+    if not options:
         add("options", "missing: a multiple-choice item needs a non-empty list of options")
-        return
-    if not all(isinstance(o, str) for o in options):
-        add("options", "expected a list of strings")
         return
     letters = []
     for o in options:

@@ -16,6 +16,30 @@ from typing import Any
 from .base import GenerationRequest, Generator, SamplingConfig, register_backend
 
 
+#: how the back-off waits (a module attribute, so that tests can record the waits instead of sleeping)
+_sleep = time.sleep
+
+
+def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
+    """A ``Retry-After`` header's wait in seconds: delay-seconds (``"2"``, ``"1.5"``) or an HTTP date
+    (``"Wed, 21 Oct 2015 07:28:00 GMT"``, counted from ``now``, default the current time); None if absent
+    or unreadable."""
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    from email.utils import parsedate_to_datetime
+
+    try:
+        when = parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    return max(0.0, when - (time.time() if now is None else now))
+
+
 def _data_url(image: Any) -> str:
     buf = io.BytesIO()
     image.save(buf, format="PNG")
@@ -76,13 +100,11 @@ class OpenAIGenerator(Generator):
                 if attempt == self.retries:
                     break
                 wait = min(30.0, self.backoff_s * 2.0**attempt)  # timeouts, 429 and 5xx: back off and retry
-                retry_after = e.headers.get("Retry-After") if isinstance(e, urllib.error.HTTPError) and e.headers else None
-                if retry_after is not None:
-                    try:
-                        wait = min(60.0, max(wait, float(retry_after)))
-                    except ValueError:
-                        pass
-                time.sleep(wait)
+                retry_after = retry_after_seconds(
+                    e.headers.get("Retry-After") if isinstance(e, urllib.error.HTTPError) and e.headers else None)
+                if retry_after is not None:  # the server's wait, if longer (at most a minute)
+                    wait = min(60.0, max(wait, retry_after))
+                _sleep(wait)
         detail = last
         if isinstance(last, urllib.error.HTTPError):
             try:
