@@ -53,3 +53,23 @@ def test_the_closing_table_is_one_table_when_it_fits(monkeypatch):
     text, cis = _render(monkeypatch, 200)
     assert "majority baseline, SFT checkpoint, RL checkpoint" in text and "RL checkpoint - SFT" not in text
     assert all(ci in text for ci in cis) and "…" not in text
+
+
+def test_the_second_draw_table_is_whole_at_80_columns(monkeypatch):
+    import onethinker.commands.demo as demo
+
+    def blk(i):
+        return {"n": 462 + i, "accuracy": {"a": 0.373, "b": 0.45, "diff": 0.077 + i / 1000, "ci95": [0.038, 0.116]},
+                "reward": {"a": 0.9, "b": 0.95, "diff": -0.0123, "ci95": [-0.0456, 0.0211]}}
+
+    result = {"seed": 101, "items": 640, "compare": {"rl_vs_sft": {"rl_tasks": blk(0), "all": blk(1)},
+                                                      "sft_vs_majority": {"all": blk(2)}}}
+    for width in (80, 200):
+        out = io.StringIO()
+        monkeypatch.setattr(demo, "console", Console(file=out, width=width, soft_wrap=True, color_system=None))
+        demo._print_draw(result)
+        text = out.getvalue()
+        assert "…" not in text and max(len(line) for line in text.splitlines()) <= width
+        for i in range(3):
+            assert f"{0.077 + i / 1000:+.3f} [+0.038, +0.116]" in text
+        assert text.count("-0.012 [-0.046, +0.021]") == 3

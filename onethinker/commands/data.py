@@ -83,7 +83,8 @@ def _register_annotate(dsub: argparse._SubParsersAction) -> None:
         "threshold becomes an SFT conversation (OUT/onethinker_sft_image.json, onethinker_sft_video.json). "
         "Every sample, kept or not and why, goes to OUT/annotations.jsonl; a per-task summary to the terminal "
         "and OUT/summary.json. Resumable by problem_id. Thresholds: discrete answers 1.0, OCR 0.9, open-ended "
-        "0.5, continuous answers (regression MRA, IoU of grounding/tracking/segmentation) 0.5.")
+        "0.5, continuous answers (regression MRA; grounding, tracking and segmentation: the reward's accuracy, "
+        "which for segmentation combines box IoU, points and key time) 0.5.")
     a.add_argument("files", nargs="+", help="RL-format record files (onethinker_rl_train.json; eval_*.json also work)")
     a.add_argument("--out", required=True, help="output folder")
     a.add_argument("--media-root", help="folder the media paths are relative to (default: each file's folder)")
