@@ -25,6 +25,7 @@ class Case(NamedTuple):
     argv: list[str]
     must: tuple[str, ...] = ()  # each in the printed text
     absent: tuple[Path, ...] = ()  # files the failed command must not have written
+    never: tuple[str, ...] = ()  # each not in the printed text (e.g. rich markup printed literally)
 
 
 CASES: list = []
@@ -147,6 +148,8 @@ def test_exit_status(build, code, ctx, capsys, monkeypatch):
     assert rc == code, text
     for m in c.must:
         assert m in text, (m, text)
+    for m in c.never:
+        assert m not in text, (m, text)
     assert "Traceback" not in text
     for p in c.absent:
         assert not p.exists(), p
@@ -213,6 +216,18 @@ def _(ctx):
 @case("reward score", 2, "input unreadable")
 def _(ctx):
     return Case(["reward", "score", str(ctx.w / "empty_dir")], (str(ctx.w / "empty_dir"),))
+
+
+@case("reward score", 2, "input is a directory")
+def _(ctx):
+    src = ctx.w / "empty_dir"
+    return Case(["reward", "score", str(src), "--workers", "0"], (f"{src}: is a directory",), never=("no such file",))
+
+
+@case("reward score", 2, "bad settings: a value out of range")
+def _(ctx):
+    return Case(["reward", "score", str(ctx.w / "rollouts.jsonl"), "--item-timeout", "0"],
+                ("item_timeout_s must be > 0, got 0.0",))
 
 
 @case("reward score", 2, "output not writable")
@@ -372,6 +387,13 @@ def _(ctx):
                 ("--suite needs --model",), absent=(ctx.w / "suite-y" / "suite.json",))
 
 
+@case("eval --suite", 2, "--family (refused, not ignored)")
+def _(ctx):
+    return Case(["eval", "--suite", "paper", "--data-root", str(ctx.w / "empty_dir"), "--out", str(ctx.w / "suite-f"),
+                 "--backend", "scripted", "--family", "eval_mmvu=anet_rtl"],
+                ("--family does not go with --suite",), absent=(ctx.w / "suite-f",))
+
+
 @case("eval compare", 2, "folders that cannot be compared")
 def _(ctx):
     return Case(["eval", "compare", str(ctx.w / "eval_a"), str(ctx.w / "nope")], (f"{ctx.w / 'nope'}: no such folder",))
@@ -425,6 +447,15 @@ def _(ctx):
     path = ctx.w / "broken.jsonl"
     return Case(["viz", str(path), "--out", str(ctx.w / "viz"), "--media-root", str(ctx.corpus)],
                 (f"{path}: no readable result rows",))
+
+
+@case("viz", 0, "some lines unreadable: drawn, with a warning naming file and lines")
+def _(ctx):
+    good = (ctx.w / "eval_a" / "eval_ok.jsonl").read_text().splitlines()
+    path = ctx.w / "partly_broken.jsonl"
+    path.write_text("\n".join([good[0], "{torn", good[1], "[1, 2]", ""]))
+    return Case(["viz", str(path), "--out", str(ctx.w / "viz-partly"), "--media-root", str(ctx.corpus)],
+                (f"{path}: 2 unreadable lines skipped (lines 2, 4;", "wrote 2 items"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -505,6 +536,72 @@ def _(ctx):
     return Case(["train", "rl", "--config", str(cfg), "--set", "run.max_steps=many"], ("run.max_steps", "'many'"))
 
 
+@case("train rl", 2, "config error: model.threads negative")
+def _(ctx):
+    cfg = ctx.rl_config(model=ctx.w / "no-model")
+    return Case(["train", "rl", "--config", str(cfg), "--set", "model.threads=-3"],
+                ("model.threads must be >= 0, got -3",), never=("set_num_threads",))
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("rollout.n=0", "rollout.n must be >= 1, got 0"),
+    ("rollout.generation_batch_size=-1", "rollout.generation_batch_size must be >= 1, got -1"),
+    ("rollout.top_p=1.5", "rollout.top_p must be in (0, 1], got 1.5"),
+    ("rollout.top_k=-1", "rollout.top_k must be >= 0"),
+    ("rollout.temperature=-0.5", "rollout.temperature must be >= 0"),
+    ("algorithm.ema_decay=1", "algorithm.ema_decay must be in [0, 1), got 1.0"),
+    ("algorithm.filter_low=0.99", "need 0 <= filter_low < filter_high <= 1, got 0.99, 0.99"),
+    ("algorithm.filter_high=1.5", "need 0 <= filter_low < filter_high <= 1, got 0.01, 1.5"),
+    ("algorithm.min_std=0", "algorithm.min_std must be > 0"),
+    ("algorithm.estimator=ppo", "algorithm.estimator 'ppo' is not one of"),
+    ("algorithm.max_sampling_tries=0", "algorithm.max_sampling_tries must be >= 1, got 0"),
+    ("optim.lr=0", "optim.lr must be > 0"),
+    ("optim.micro_batch_size=0", "optim.micro_batch_size must be >= 1, got 0"),
+    ("optim.betas=[0.9]", "optim.betas must be two numbers in [0, 1)"),
+    ("optim.warmup_steps=-2", "optim.warmup_steps must be >= 0, got -2"),
+    ("loss.clip_low=1.2", "loss.clip_low must be in [0, 1), got 1.2"),
+    ("loss.dual_clip=0.5", "loss.dual_clip must be > 1 (or 0: off), got 0.5"),
+    ("loss.kl_coef=-1", "loss.kl_coef must be >= 0"),
+    ("run.keep_checkpoints=0", "run.keep_checkpoints must be >= 1, got 0"),
+    ("run.save_every=-1", "run.save_every must be >= 0, got -1"),
+    ("data.max_records=0", "data.max_records must be >= 1 or null, got 0"),
+    ("reward.format_weight=2", "format_weight must be in [0, 1], got 2.0"),
+    ("reward.item_timeout_s=0", "item_timeout_s must be > 0"),
+])
+def test_train_rl_refuses_out_of_range_settings(setting, message, ctx, capsys):
+    """Every RL numeric key with a range is checked when the config is read: exit 2 naming the key and the value,
+    never a traceback from torch or the trainer later on."""
+    cfg = ctx.rl_config(model=ctx.w / "no-model")
+    rc = run(["train", "rl", "--config", str(cfg), "--set", setting])
+    text = "".join(capsys.readouterr())
+    assert rc == 2, text
+    assert message in text and "Traceback" not in text, text
+
+
+def test_the_shipped_rl_configs_pass_the_range_checks():
+    from onethinker.config import load_config
+    from onethinker.rl.config import RLConfig
+
+    root = Path(__file__).resolve().parents[1] / "configs"
+    for name in ("demo-rl.yaml", "onethinker-8b-rl.yaml"):
+        load_config(RLConfig, root / name)
+
+
+@case("train sft", 1, "missing format_check.file: the message names the off value that is accepted")
+def _(ctx):
+    cfg = ctx.sft_config(model=ctx.w / "no-model", extra="format_check:\n  file: nowhere/eval.json\n")
+    return Case(["train", "sft", "--config", str(cfg)],
+                ("format_check.file:", "nowhere/eval.json: no such file", 'set format_check.file to "" or null'))
+
+
+@case("train sft", 1, "format_check.file: null is accepted as off (then the missing model is the error)")
+def _(ctx):
+    model = ctx.w / "no-model"
+    cfg = ctx.sft_config(model=model, extra="format_check:\n  file: nowhere/eval.json\n")
+    return Case(["train", "sft", "--config", str(cfg), "--set", "format_check.file=null"],
+                (f"{model}: no such checkpoint folder",), never=("expected a string",))
+
+
 @case("train rl", 2, "config error: config file missing")
 def _(ctx):
     return Case(["train", "rl", "--config", str(ctx.w / "nope.yaml")], (str(ctx.w / "nope.yaml"),))
@@ -528,7 +625,7 @@ def _(ctx):
 @case("probe", 2, "bad settings")
 def _(ctx):
     return Case(["probe", "--data", str(ctx.corpus / "onethinker_rl_train.json"), "--out", str(ctx.w / "probe"),
-                 "--backend", "scripted", "--n", "0"], ("n must be >= 1",))
+                 "--backend", "scripted", "--n", "0"], ("error: n must be >= 1",), never=("[red]", "[/red]"))
 
 
 @case("probe", 2, "bad input")

@@ -98,6 +98,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         if args.suite:
             if args.bench:
                 p.error("--suite and --bench exclude each other")
+            if args.family:  # the suite gives every benchmark its own metric family (listed by --list)
+                p.error(f"--family does not go with --suite: each benchmark of --suite {args.suite} is scored with "
+                        f"its own metric family (see --suite {args.suite} --list); use --bench FILE --family "
+                        f"BENCH=FAMILY to score a file with another family")
             if args.out is None and not args.list:
                 p.error("the following arguments are required: --out")
             return run_suite_command(args)
@@ -406,7 +410,7 @@ def run_viz(args: argparse.Namespace) -> int:
     src = Path(args.results)
     files = sorted(src.glob("*.jsonl")) if src.is_dir() else [src]
     try:
-        if files and not any(read_results(f) for f in files):  # every line unreadable: nothing to draw
+        if files and not any(read_results(f, warn=False) for f in files):  # every line unreadable: nothing to draw
             console.print(f"[red]error:[/red] {escape(str(src))}: no readable result rows (each line should be a JSON "
                           f"object with a problem_id, as `onethinker eval` writes)", highlight=False)
             return 1
@@ -419,6 +423,8 @@ def run_viz(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as e:
         console.print(f"[red]error:[/red] {escape(str(e))}", highlight=False)
         return 1
+    for warning in getattr(paths, "unreadable", []):  # some lines unreadable, others drawn: exit 0, said here
+        console.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)
     console.print(f"wrote {len(paths)} items to {escape(args.out)}", highlight=False)
     for reason in getattr(paths, "skipped", [])[:20]:
         console.print(f"[yellow]skipped:[/yellow] {escape(str(reason))}", highlight=False)

@@ -8,6 +8,8 @@ import json
 import time
 from pathlib import Path
 
+from rich.markup import escape
+
 from ..ui import console, progress
 from .evaluate import _add_backend_args, build_generator_from_args
 
@@ -126,20 +128,19 @@ def run_probe(args: argparse.Namespace) -> int:
         if args.limit is not None and args.limit < 1:
             raise ValueError(f"--limit must be >= 1, got {args.limit}")
     except ValueError as e:
-        console.print(f"[red]error:[/red] {e}", highlight=False, markup=False)
+        console.print(f"[red]error:[/red] {escape(str(e))}", highlight=False)
         return 2
     try:
         records = load_records(args.data, limit=args.limit)
         train = load_records(args.train) if args.train else load_records(args.data)
     except ProbeDataError as e:
-        console.print("[red]error:[/red] ", end="")
-        console.print(str(e), highlight=False, markup=False)
+        console.print(f"[red]error:[/red] {escape(str(e))}", highlight=False)
         return 2
     media_root = args.media_root if args.media_root is not None else str(Path(args.data).parent)
     try:
         generator = build_generator_from_args(args)
     except (ValueError, OSError, RuntimeError) as e:
-        console.print(f"[red]error:[/red] {e}", highlight=False, markup=False)
+        console.print(f"[red]error:[/red] {escape(str(e))}", highlight=False)
         return 2
     what, count = token_counter(generator, args.model)
     t0 = time.perf_counter()
@@ -150,8 +151,7 @@ def run_probe(args: argparse.Namespace) -> int:
                                  media_root=media_root, source=args.data, count_tokens=count,
                                  progress=lambda done, total: bar.update(task, completed=done))
     except ProbeDataError as e:
-        console.print("[red]error:[/red] ", end="")
-        console.print(str(e), highlight=False, markup=False)
+        console.print(f"[red]error:[/red] {escape(str(e))}", highlight=False)
         return 2
     finally:
         generator.close()

@@ -115,6 +115,10 @@ def run_score(args: argparse.Namespace) -> int:
         src, name = sys.stdin.buffer, "<stdin>"
     else:
         path = Path(args.input)
+        if path.is_dir():
+            console.print(f"[red]error:[/red] {escape(str(path))}: is a directory, not a JSONL file of rollouts",
+                          highlight=False)
+            return 2
         if not path.is_file():
             console.print(f"[red]error:[/red] {escape(str(path))}: no such file", highlight=False)
             return 2

@@ -27,22 +27,52 @@ log = logging.getLogger(__name__)
 # -------------------------------------------------------------------------------------------------
 # reading results and choosing items
 # -------------------------------------------------------------------------------------------------
-def read_results(path: str | os.PathLike) -> list[dict]:
-    """Result rows of ``OUT/<bench>.jsonl`` (read-only: invalid or torn lines are skipped; a repeated
-    problem_id keeps its last row)."""
+class ResultRows(list):
+    """The rows of one results file (a list of dict). ``path``: the file; ``unreadable``: the numbers (from 1)
+    of its lines that were skipped: invalid or torn JSON, or JSON that is not a result row (an object with
+    a problem_id). Blank lines are not counted."""
+
+    def __init__(self, rows: Iterable[dict] = (), path: Path | None = None, unreadable: Sequence[int] = ()) -> None:
+        super().__init__(rows)
+        self.path = path
+        self.unreadable: list[int] = list(unreadable)
+
+    def warning(self) -> str:
+        """The warning naming the file and the skipped lines; empty when every line was read."""
+        bad = self.unreadable
+        if not bad:
+            return ""
+        shown = ", ".join(map(str, bad[:10])) + (f" and {len(bad) - 10} more" if len(bad) > 10 else "")
+        return (f"{self.path}: {len(bad)} unreadable line{'s' if len(bad) != 1 else ''} skipped "
+                f"(line{'s' if len(bad) != 1 else ''} {shown}; each line should be a JSON object with a problem_id)")
+
+
+def read_results(path: str | os.PathLike, *, warn: bool = True) -> ResultRows:
+    """Result rows of ``OUT/<bench>.jsonl`` (read-only; a repeated problem_id keeps its last row). A line that
+    is invalid or torn, or not a result row, is skipped and counted: its number is in ``.unreadable`` of the
+    returned list, and with ``warn`` a warning naming the file and the lines is logged."""
     p = Path(path)
     if not p.is_file():
         raise VizError(f"{p}: no such results file")
     rows: dict[str, dict] = {}
+    unreadable: list[int] = []
     with p.open("r", encoding="utf-8", errors="replace") as f:
-        for line in f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
             try:
                 row = json.loads(line)
-            except ValueError:
+            except (ValueError, RecursionError):
+                unreadable.append(lineno)
                 continue
             if isinstance(row, dict) and "problem_id" in row:
                 rows[json.dumps(row["problem_id"], sort_keys=True, default=str)] = row
-    return list(rows.values())
+            else:
+                unreadable.append(lineno)
+    result = ResultRows(rows.values(), p, unreadable)
+    if warn and unreadable:
+        log.warning("%s", result.warning())
+    return result
 
 
 def item_score(row: dict) -> float:
@@ -107,12 +137,15 @@ def select_rows(rows: list[dict], n: int = 24, select: str = "mixed", *, seed: i
 
 class VizPaths(list):
     """The written files, one per item drawn (a list of Path). ``skipped``: (item name, reason) of the
-    items that could not be drawn; ``filmstrips``: the filmstrip PNGs written beside the videos."""
+    items that could not be drawn; ``filmstrips``: the filmstrip PNGs written beside the videos;
+    ``unreadable``: a warning per results file whose unreadable lines were skipped."""
 
     def __init__(self, paths: Iterable[Path] = ()) -> None:
         super().__init__(paths)
         self.skipped: list[tuple[str, str]] = []
         self.filmstrips: list[Path] = []
+        #: per results file with skipped lines, its warning (:meth:`ResultRows.warning`)
+        self.unreadable: list[str] = []
 
 
 def _metrics_next_to(results: Path) -> dict | None:
@@ -145,8 +178,11 @@ def visualize(results_path: str | os.PathLike, out_dir: str | os.PathLike, *,
     if not files:
         raise VizError(f"{src}: no results files (*.jsonl) in this folder")
     plans = []
+    unreadable = []
     for f in files:
-        rows = read_results(f)
+        rows = read_results(f, warn=False)
+        if rows.unreadable:
+            unreadable.append(rows.warning())
         metrics = _metrics_next_to(f) or {}
         root = media_root if media_root is not None else metrics.get("media_root")
         if root is None:
@@ -159,6 +195,7 @@ def visualize(results_path: str | os.PathLike, out_dir: str | os.PathLike, *,
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     result = VizPaths()
+    result.unreadable = unreadable
     for rows, root, allow_abs in plans:
         for row in select_rows(rows, n, select, seed=seed):
             name = item_name(row)

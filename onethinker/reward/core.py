@@ -67,6 +67,16 @@ class RewardConfig:
     start_method: str | None = None
     judge: JudgeConfig = field(default_factory=JudgeConfig)
 
+    def __post_init__(self) -> None:
+        if not 0 <= self.format_weight <= 1:
+            raise ValueError(f"format_weight must be in [0, 1], got {self.format_weight}")
+        if self.workers < -1:
+            raise ValueError(f"workers must be >= -1 (-1: one per core, 0: in-process), got {self.workers}")
+        if self.item_timeout_s <= 0:
+            raise ValueError(f"item_timeout_s must be > 0, got {self.item_timeout_s}")
+        if self.start_method not in (None, "forkserver", "spawn", "fork"):
+            raise ValueError(f"start_method {self.start_method!r} is not one of forkserver, spawn, fork (or null)")
+
     def resolved_workers(self) -> int:
         if self.workers >= 0:
             return self.workers

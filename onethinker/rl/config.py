@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..reward import RewardConfig
+from .advantages import ESTIMATORS
 from .loss import LossConfig
 
 
@@ -18,6 +19,10 @@ class RLModelConfig:
     freeze_projector: bool = False
     threads: int = 0  # torch CPU threads; 0: torch's default
 
+    def __post_init__(self) -> None:
+        if self.threads < 0:
+            raise ValueError(f"model.threads must be >= 0, got {self.threads}")
+
 
 @dataclass
 class RLDataConfig:
@@ -28,6 +33,10 @@ class RLDataConfig:
     # a record the trainer cannot use (onethinker.rl.data) is skipped and counted instead of stopping the run
     skip_bad_records: bool = False
 
+    def __post_init__(self) -> None:
+        if self.max_records is not None and self.max_records < 1:
+            raise ValueError(f"data.max_records must be >= 1 or null, got {self.max_records}")
+
 
 @dataclass
 class RolloutConfig:
@@ -37,11 +46,32 @@ class RolloutConfig:
     top_p: float = 1.0
     top_k: int = 0
     max_new_tokens: int = 4096
-    generation_batch_size: int = 16  # prompts per generate() call
+    generation_batch_size: int = 16  # prompts per sampling call
+    # "fast": each prompt prefilled once for its n samples, finished rows leave the batch; "generate": transformers
+    # generate (the former path; same distributions, other random draws); see onethinker.models.sampling
+    sampler: str = "fast"
     video_fps: float = 2.0
     max_frames: int = 128
     image_max_pixels: int | None = None
     video_max_pixels: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("prompts_per_step", "n", "max_new_tokens", "generation_batch_size", "max_frames"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"rollout.{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("image_max_pixels", "video_max_pixels"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ValueError(f"rollout.{name} must be >= 1 or null, got {getattr(self, name)}")
+        if self.temperature < 0:
+            raise ValueError(f"rollout.temperature must be >= 0 (0: greedy), got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"rollout.top_p must be in (0, 1], got {self.top_p}")
+        if self.top_k < 0:
+            raise ValueError(f"rollout.top_k must be >= 0 (0: off), got {self.top_k}")
+        if self.video_fps <= 0:
+            raise ValueError(f"rollout.video_fps must be > 0, got {self.video_fps}")
+        if self.sampler not in ("fast", "generate"):
+            raise ValueError(f"rollout.sampler must be 'fast' or 'generate', got {self.sampler!r}")
 
 
 @dataclass
@@ -57,6 +87,22 @@ class AlgorithmConfig:
     drop_equal_scores: bool = False
     max_sampling_tries: int = 20  # dynamic sampling: draws of prompts per step at most
 
+    def __post_init__(self) -> None:
+        if self.estimator not in ESTIMATORS:
+            raise ValueError(f"algorithm.estimator {self.estimator!r} is not one of {', '.join(ESTIMATORS)}")
+        if not 0 <= self.ema_decay < 1:
+            raise ValueError(f"algorithm.ema_decay must be in [0, 1), got {self.ema_decay}")
+        for name in ("min_std", "guard"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"algorithm.{name} must be > 0, got {getattr(self, name)}")
+        if self.eps < 0:
+            raise ValueError(f"algorithm.eps must be >= 0, got {self.eps}")
+        if not 0 <= self.filter_low < self.filter_high <= 1:
+            raise ValueError(f"algorithm: need 0 <= filter_low < filter_high <= 1, got {self.filter_low}, "
+                             f"{self.filter_high}")
+        if self.max_sampling_tries < 1:
+            raise ValueError(f"algorithm.max_sampling_tries must be >= 1, got {self.max_sampling_tries}")
+
 
 @dataclass
 class OptimConfig:
@@ -68,6 +114,24 @@ class OptimConfig:
     mini_batch_prompts: int = 32  # prompts per policy update (paper: global batch 32)
     micro_batch_size: int = 8  # rollouts per forward/backward (gradient accumulation)
     ppo_epochs: int = 1  # passes over the rollout batch
+    # a group's prompt (pictures, video) runs forward/backward once per micro-batch and its rollouts'
+    # responses run on its cache (onethinker.rl.shared_prompt); false: every rollout carries its prompt
+    shared_prompt: bool = True
+
+    def __post_init__(self) -> None:
+        if self.lr <= 0:
+            raise ValueError(f"optim.lr must be > 0, got {self.lr}")
+        if self.weight_decay < 0:
+            raise ValueError(f"optim.weight_decay must be >= 0, got {self.weight_decay}")
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+            raise ValueError(f"optim.betas must be two numbers in [0, 1), got {self.betas}")
+        if self.warmup_steps < 0:
+            raise ValueError(f"optim.warmup_steps must be >= 0, got {self.warmup_steps}")
+        if self.grad_clip <= 0:
+            raise ValueError(f"optim.grad_clip must be > 0, got {self.grad_clip}")
+        for name in ("mini_batch_prompts", "micro_batch_size", "ppo_epochs"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"optim.{name} must be >= 1, got {getattr(self, name)}")
 
 
 @dataclass
@@ -79,6 +143,14 @@ class RLRunConfig:
     keep_checkpoints: int = 2
     log_every: int = 1
     tensorboard: bool = True  # when the tensorboard package is installed
+
+    def __post_init__(self) -> None:
+        # save_every / log_every 0: no periodic checkpoints (the last step is still saved) / no log lines
+        for name in ("max_steps", "save_every", "log_every"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"run.{name} must be >= 0, got {getattr(self, name)}")
+        if self.keep_checkpoints < 1:
+            raise ValueError(f"run.keep_checkpoints must be >= 1, got {self.keep_checkpoints}")
 
 
 @dataclass

@@ -16,6 +16,16 @@ class LossConfig:
     dual_clip: float = 3.0  # c; 0 disables
     kl_coef: float = 0.0  # low_var_kl coefficient; the paper's final run uses none
 
+    def __post_init__(self) -> None:
+        if not 0 <= self.clip_low < 1:
+            raise ValueError(f"loss.clip_low must be in [0, 1), got {self.clip_low}")
+        if self.clip_high < 0:
+            raise ValueError(f"loss.clip_high must be >= 0, got {self.clip_high}")
+        if self.dual_clip != 0 and self.dual_clip <= 1:
+            raise ValueError(f"loss.dual_clip must be > 1 (or 0: off), got {self.dual_clip}")
+        if self.kl_coef < 0:
+            raise ValueError(f"loss.kl_coef must be >= 0, got {self.kl_coef}")
+
 
 def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (x * mask).sum() / mask.sum().clamp(min=1)

@@ -11,7 +11,7 @@ relative to ``root`` ("" = the current directory), so one recipe serves any run 
 - ``train``: optimiser, schedule, batch, precision, logging and checkpointing: mapped onto transformers'
   ``TrainingArguments`` (``train.training_args`` passes anything else through unchanged).
 - ``format_check``: after training, greedy replies on a few held-out records, checked for the
-  ``<think>...</think><answer>...</answer>`` format and scored with the rewards (off when ``file`` is "").
+  ``<think>...</think><answer>...</answer>`` format and scored with the rewards (off when ``file`` is "" or null).
 """
 
 from __future__ import annotations
@@ -164,17 +164,19 @@ class SFTTrainConfig:
 @dataclass
 class FormatCheckConfig:
     """After training (single process only): greedy replies to ``n`` records drawn (seeded) from ``file``
-    (evaluation or RL records, e.g. ``eval_synthetic.json``; "" = off), media under ``media_root`` ("": the
+    (evaluation or RL records, e.g. ``eval_synthetic.json``; "" or null = off), media under ``media_root`` ("": the
     file's folder). Reports the share of well-formed replies (``has_valid_format``) and the mean
     reward parts; the replies go to ``OUTPUT/format_check.jsonl``."""
 
-    file: str = ""
+    file: str | None = ""  # null is read as "" (off)
     media_root: str = ""
     n: int = 40
     max_new_tokens: int = 256
     batch_size: int = 8
 
     def __post_init__(self) -> None:
+        if self.file is None:
+            self.file = ""
         if self.n < 1 or self.max_new_tokens < 1 or self.batch_size < 1:
             raise ValueError("format_check: n, max_new_tokens and batch_size must be >= 1")
 

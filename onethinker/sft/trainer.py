@@ -425,7 +425,8 @@ def _train_sft(config: SFTConfig, resume: bool | str | os.PathLike | None) -> di
         raise SFTError("model.path is empty: give a checkpoint folder or a hub id")
     if cfg.format_check.file and not cfg.path(cfg.format_check.file).is_file():  # found out now, not after training
         raise SFTError(f"format_check.file: {cfg.path(cfg.format_check.file)}: no such file (give the held-out records "
-                       f"to check replies on, or format_check.file=null to skip the check)")
+                       f"to check replies on, or set format_check.file to \"\" or null to skip the check, e.g. "
+                       f"--set format_check.file=)")
     t_start = time.perf_counter()
     out = cfg.path(cfg.output_dir)
     if cfg.train.threads:
