@@ -151,6 +151,17 @@ def test_demo_rejects_unknown_rl_tasks(tmp_path, capsys, verb):
     assert not (tmp_path / "corpus").exists()
 
 
+@pytest.mark.parametrize("verb", ["demo", "ablate"])
+@pytest.mark.parametrize("flag,override,named", [("--set", "model.threads=-3", "model.threads"),
+                                                 ("--set", "rollout.juggle=1", "juggle"),
+                                                 ("--sft-set", "train.epochs=many", "train.epochs")])
+def test_demo_checks_its_overrides_before_any_stage(tmp_path, capsys, verb, flag, override, named):
+    assert main([verb, "--out", str(tmp_path), flag, override]) == 2
+    err = capsys.readouterr().err
+    assert flag in err and named in err and "Traceback" not in err
+    assert not (tmp_path / "corpus").exists()
+
+
 @pytest.mark.slow
 def test_full_demo_learns(tmp_path):
     """`make demo` as shipped meets issue 12's bar: SFT held-out format >= 0.95; on the task keys RL trains

@@ -59,7 +59,27 @@ def _plan(args: argparse.Namespace) -> DemoCorpus:
                         f"{', '.join(repr(k) for k in unknown)}; known: {known}")
     if not keys:
         raise PlanError(f"--rl-tasks {args.rl_tasks!r}: no task key given; known: {known}")
+    _check_overrides(args)
     return DemoCorpus(sft=args.sft, rl=args.rl, heldout=args.heldout, rl_tasks=keys, rl_mix=args.rl_mix)
+
+
+def _check_overrides(args: argparse.Namespace) -> None:
+    """The --sft-set and --set overrides resolved against the demo's recipes now, before any stage runs, so a
+    bad key or value is a settings error up front, not a traceback after the SFT stage."""
+    from ..config import ConfigError, load_config
+    from ..recipes.stages import recipe
+    from ..rl.config import RLConfig
+    from ..sft.config import SFTConfig
+
+    for flag, cls, name, extra in (("--sft-set", SFTConfig, "demo-sft.yaml", ["format_check.file="]),
+                                   ("--set", RLConfig, "demo-rl.yaml", [])):
+        overrides = getattr(args, flag.lstrip("-").replace("-", "_"), None) or []
+        if not overrides:
+            continue
+        try:
+            load_config(cls, recipe(name), [*extra, *overrides])
+        except (ConfigError, ValueError, TypeError) as e:
+            raise PlanError(f"{flag}: {e}") from e
 
 
 def _checked_plan(args: argparse.Namespace) -> DemoCorpus | None:
