@@ -96,20 +96,30 @@ def test_exit_2_for_a_taken_port_and_bad_settings(tmp_path, capsys):
 
 
 def test_the_command_serves_then_exits_0_on_ctrl_c(tmp_path):
-    proc = subprocess.Popen([sys.executable, "-m", "onethinker", "serve", "--backend", "scripted", "--port", "0",
-                             "--max-queue", "4"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "COLUMNS": "300"})
+    # Output to a file, not a pipe nobody drains after the first line (a full pipe would block the exit). SIGINT
+    # back to its default in the child: a test run started in the background (nohup, `&`) ignores SIGINT, the
+    # child would inherit that, and Python then installs no KeyboardInterrupt handler (Ctrl-C would do nothing).
+    log = tmp_path / "serve.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "onethinker", "serve", "--backend", "scripted", "--port", "0",
+                                 "--max-queue", "4"], stdout=out, stderr=subprocess.STDOUT, text=True,
+                                env={**os.environ, "COLUMNS": "300"},
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
-        line = ""
-        deadline = time.monotonic() + 60
-        while "serving" not in line and time.monotonic() < deadline:
-            line = proc.stdout.readline()
-        assert "serving" in line, line
+        deadline = time.monotonic() + 120
+        while "serving" not in log.read_text() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        line = next((ln for ln in log.read_text().splitlines() if "serving" in ln), "")
+        assert line, log.read_text()
         url = line.split(" at ")[1].split()[0]
         status, body = _post(url, {"messages": _user("hi")})
         assert status == 200 and body["choices"][0]["message"]["content"]
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(30) == 0
+        try:
+            code = proc.wait(120)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"serve did not stop within 120 s of Ctrl-C; its output:\n{log.read_text()}")
+        assert code == 0, log.read_text()
     finally:
         if proc.poll() is None:
             proc.kill()
