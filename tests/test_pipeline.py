@@ -142,6 +142,39 @@ def test_demo_uses_the_shipped_base_unless_told_otherwise(tmp_path, monkeypatch,
     assert not (tmp_path / "tiny").exists()
 
 
+class _Stop(Exception):
+    pass
+
+
+def test_demo_seed_seeds_every_stage(tmp_path, monkeypatch):
+    """--seed S reaches the corpus, the base, SFT (train.seed), the probe and RL (run.seed); an explicit override wins."""
+    from onethinker.recipes import demo as recipe
+
+    seen: dict = {}
+    monkeypatch.setattr(recipe, "build_corpus", lambda out, *, plan, seed, workers: seen.setdefault("corpus", seed) and tmp_path)
+    monkeypatch.setattr(recipe, "base_model", lambda out, corpus, seed, **k: seen.setdefault("base", seed) and tmp_path)
+    monkeypatch.setattr(recipe, "run_sft", lambda out, overrides: seen.setdefault("sft", list(overrides)) and tmp_path)
+    monkeypatch.setattr(recipe, "evaluate_checkpoint", lambda *a, **k: [])
+    (tmp_path / "eval_majority").mkdir()
+    (tmp_path / "eval_majority" / "eval_synthetic.jsonl").write_text("")  # the baseline is there: not rebuilt
+
+    def probe(out, model, corpus, **k):
+        seen["probe"] = k["seed"]
+        return {}
+
+    def rl(out, overrides, **k):
+        seen["rl"] = list(overrides)
+        raise _Stop
+
+    monkeypatch.setattr(recipe, "run_probe", probe)
+    monkeypatch.setattr(recipe, "run_rl", rl)
+    with pytest.raises(_Stop):
+        recipe.run_demo(tmp_path, seed=3, sft_overrides=["train.epochs=1"], rl_overrides=["run.seed=9"])
+    assert seen["corpus"] == seen["base"] == seen["probe"] == 3
+    assert "train.seed=3" in seen["sft"] and seen["sft"].index("train.seed=3") < seen["sft"].index("train.epochs=1")
+    assert "run.seed=3" in seen["rl"] and seen["rl"][-1] == "run.seed=9"  # the user's override comes last and wins
+
+
 @pytest.mark.parametrize("verb", ["demo", "ablate"])
 def test_demo_rejects_unknown_rl_tasks(tmp_path, capsys, verb):
     assert main([verb, "--out", str(tmp_path), "--rl-tasks", "numerical,juggling"]) == 2  # bad settings

@@ -32,7 +32,9 @@ def _common(p: argparse.ArgumentParser, default_out: str) -> None:
                    help="build and perception-pretrain the base model here instead of using the shipped one")
     p.add_argument("--pretrain-steps", type=int, default=DEMO_PRETRAIN_STEPS,
                    help=f"with --fresh-base (or when none is shipped): perception steps (default {DEMO_PRETRAIN_STEPS}; 0: random weights)")
-    p.add_argument("--seed", type=int, default=0, help="corpus and tiny-model seed")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seeds every stage: corpus, tiny model, SFT (train.seed), the probe, RL (run.seed; ablate: "
+                        "its runs' seeds are 0..N-1) and sampled evaluation (default 0); --sft-set/--set overrides win")
     p.add_argument("--eval-limit", type=int, default=None, help="held-out items to evaluate (default: all)")
     p.add_argument("--max-new-tokens", type=int, default=256, help="evaluation reply length (default 256)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",

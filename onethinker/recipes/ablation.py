@@ -33,7 +33,7 @@ def run_ablation(out: str | Path, *, estimators: Sequence[str], seeds: int, plan
     corpus = build_corpus(out, plan=plan, seed=seed, workers=workers)
     base = base_model(out, corpus, seed, fresh=fresh_base, pretrain_steps=pretrain_steps, threads=threads,
                       shapes=plan.shapes)
-    sft = run_sft(out, [f"model.path={base}", *sft_overrides])
+    sft = run_sft(out, [f"model.path={base}", f"train.seed={seed}", *sft_overrides])
     rows_sft = evaluate_checkpoint(sft, corpus, out / "eval_sft", limit=eval_limit, max_new_tokens=max_new_tokens,
                                    threads=threads)
     done()

@@ -42,7 +42,8 @@ def run_demo(out: str | Path, *, plan: DemoCorpus | None = None, seed: int = 0, 
                       shapes=plan.shapes)
     done()
     done = _stage("3/8 SFT cold start", timing)
-    sft = run_sft(out, [f"model.path={base}", *sft_overrides])
+    # --seed seeds every stage: corpus and base above, SFT and RL here (an explicit override still wins), sampling
+    sft = run_sft(out, [f"model.path={base}", f"train.seed={seed}", *sft_overrides])
     done()
     done = _stage("4/8 held-out evaluation of the SFT checkpoint, and the majority baseline", timing)
     rows_sft = evaluate_checkpoint(sft, corpus, out / "eval_sft", limit=eval_limit, max_new_tokens=max_new_tokens,
@@ -54,7 +55,7 @@ def run_demo(out: str | Path, *, plan: DemoCorpus | None = None, seed: int = 0, 
     probe_result = None
     if probe_prompts > 0:
         done = _stage("5/8 probe of the SFT checkpoint on RL prompts (which tasks RL can move)", timing)
-        probe_result = run_probe(out, sft, corpus, prompts_per_task=probe_prompts, threads=threads)
+        probe_result = run_probe(out, sft, corpus, prompts_per_task=probe_prompts, threads=threads, seed=seed)
         done()
     done = _stage("6/8 RL with EMA-GRPO", timing)
     from ..ui import progress as progress_bar
@@ -66,7 +67,7 @@ def run_demo(out: str | Path, *, plan: DemoCorpus | None = None, seed: int = 0, 
             bar.update(task, completed=step, total=total,
                        description=f"RL steps (rollout reward {values.get('reward/all', float('nan')):.3f})")
 
-        rl = run_rl(out, [rl_data_filter(plan), *rl_overrides], progress=update)
+        rl = run_rl(out, [rl_data_filter(plan), f"run.seed={seed}", *rl_overrides], progress=update)
     done()
     done = _stage("7/8 held-out evaluation of the RL checkpoint; samples at temperature 1.0 of both", timing)
     rows_rl = evaluate_checkpoint(rl, corpus, out / "eval_rl", limit=eval_limit, max_new_tokens=max_new_tokens,
@@ -76,7 +77,8 @@ def run_demo(out: str | Path, *, plan: DemoCorpus | None = None, seed: int = 0, 
         bench = rl_bench(corpus, out, rl_tasks)
         for name, model in (("sft", sft), ("rl", rl)):
             rows = evaluate_checkpoint(model, corpus, out / f"eval_{name}_t1", limit=sampled_limit,
-                                       max_new_tokens=max_new_tokens, threads=threads, temperature=1.0, bench=bench)
+                                       max_new_tokens=max_new_tokens, threads=threads, temperature=1.0, bench=bench,
+                                       seed=seed)
             sampled[name] = held_out_summary(rows)
     done()
     done = _stage("8/8 comparisons and report", timing)

@@ -163,7 +163,7 @@ def run_rl(out: Path, overrides: Sequence[str], *, output_dir: str = "rl",
 
 def evaluate_checkpoint(model: Path, corpus: Path, out: Path, *, limit: int | None, max_new_tokens: int,
                         batch_size: int = 16, threads: int = 2, temperature: float = 0.0,
-                        bench: Path | None = None) -> list[dict]:
+                        bench: Path | None = None, seed: int = 0) -> list[dict]:
     """Held-out evaluation with the runner (resumable); returns the result rows. ``temperature`` > 0:
     one sample per item at that temperature (seeded) instead of the greedy answer."""
     import torch
@@ -177,7 +177,7 @@ def evaluate_checkpoint(model: Path, corpus: Path, out: Path, *, limit: int | No
     bench = bench or corpus / "eval_synthetic.json"
     gen = build_generator("transformers", str(model))
     evaluate(gen, [bench], out, media_root=corpus, config=EvalConfig(batch_size=batch_size, limit=limit, segmenter="grabcut"),
-             sampling=SamplingConfig(max_new_tokens=max_new_tokens, temperature=temperature))
+             sampling=SamplingConfig(max_new_tokens=max_new_tokens, temperature=temperature, seed=seed))
     return ResultStore(out / f"{bench.stem}.jsonl").rows()
 
 
@@ -209,7 +209,8 @@ def paired(a_dir: Path, b_dir: Path, *, tasks: Sequence[str] | None = None) -> d
     return compare_dirs(a_dir, b_dir, pools={"rl_tasks": list(tasks)} if tasks else None)
 
 
-def run_probe(out: Path, model: Path, corpus: Path, *, prompts_per_task: int, threads: int, n: int = 8) -> dict[str, Any]:
+def run_probe(out: Path, model: Path, corpus: Path, *, prompts_per_task: int, threads: int, n: int = 8,
+              seed: int = 0) -> dict[str, Any]:
     """``onethinker probe`` of ``model`` on ``prompts_per_task`` RL prompts of each task key (n samples at
     temperature 1.0); written to OUT/probe/probe.json."""
     import torch
@@ -233,7 +234,7 @@ def run_probe(out: Path, model: Path, corpus: Path, *, prompts_per_task: int, th
             seen[k] = seen.get(k, 0) + 1
             picked.append(r)
     gen = build_generator("transformers", str(model))
-    result, _ = probe(gen, picked, train_records=train, config=ProbeConfig(n=n, temperature=1.0, max_new_tokens=256),
+    result, _ = probe(gen, picked, train_records=train, config=ProbeConfig(n=n, temperature=1.0, max_new_tokens=256, seed=seed),
                       media_root=corpus)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2), encoding="utf-8")
