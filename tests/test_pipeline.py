@@ -68,6 +68,12 @@ def test_small_demo_writes_summary_report_and_skips_finished_stages(tmp_path, ca
     assert c["rl_vs_sft"]["all"]["reward"]["a"] == pytest.approx(summary["sft"]["all"]["reward"])
     assert c["rl_vs_sft"]["all"]["reward"]["b"] == pytest.approx(summary["rl"]["all"]["reward"])
     assert set(summary["probe"]["tasks"]) >= {"multiple choice"} and summary["sampled_t1"]["sft"]["all"]["items"] == 2
+    # the probe's predictions for the keys RL trains, printed before RL and kept
+    from onethinker.evaluate.probe import risk_lines
+
+    assert summary["probe"]["warnings"] == risk_lines(summary["probe"], summary["rl_tasks"])
+    for line in summary["probe"]["warnings"]:
+        assert line in printed.replace("\n", " ") or line[:40] in printed
     html = (out / "report.html").read_text()
     assert "SFT checkpoint vs RL checkpoint" in html and "<svg" in html and "majority baseline" in html
     assert "Probe of the SFT checkpoint" in html and "temperature 1.0" in html

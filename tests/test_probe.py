@@ -27,6 +27,8 @@ from onethinker.evaluate.probe import (
     majority_index,
     pass_at_k,
     probe,
+    risk_lines,
+    risks,
 )
 from onethinker.generate.base import Generator
 from onethinker.tasks.response import truth_answer
@@ -206,6 +208,27 @@ def test_probe_numbers_on_known_outputs():
     assert set(all_["majority_baseline"]) == {"reward", "accuracy"}
     assert all_["majority_baseline"]["accuracy"] == pytest.approx((1 / 3 * 3 + 1 * 2) / 5)
     assert [r.no_signal for r in rows] == [False, False, True, False, True]
+    # RL's filter (mean accuracy strictly inside (0.01, 0.99)): prompt 2 has no right sample, 3 none either,
+    # 5's IoU 0.5 passes the accuracy test (its equal rewards are dropped only with drop_equal_scores)
+    assert [r.filter_kept for r in rows] == [True, False, False, True, True]
+    assert mc["filter_kept_frac"] == pytest.approx(1 / 3) and sg["filter_kept_frac"] == 1.0
+    # samples (3 right of 12) score below the constant B (right on 1 of 3 prompts): collapse risk
+    assert mc["risks"] == ["below_constant"] and "multiple choice: samples score" in risk_lines(result)[0]
+    strict, _ = probe(Fixed(table), records, config=ProbeConfig(n=4, batch_size=2, drop_equal_scores=True,
+                                                                filter_low=0.3), reward=RewardConfig(workers=0))
+    assert strict["tasks"]["multiple choice"]["filter_kept_frac"] == pytest.approx(1 / 3)
+    assert strict["tasks"]["spatial grounding"]["filter_kept_frac"] == pytest.approx(0.5)
+
+
+def test_probe_risks_predict_collapse_and_missing_gradient():
+    block = {"prompts": 8, "sampled": {"reward": 0.40}, "majority_baseline": {"reward": 0.55}, "filter_kept_frac": 0.0}
+    assert risks(block) == ["below_constant", "no_gradient"]
+    assert risks({**block, "sampled": {"reward": 0.60}, "filter_kept_frac": 0.25}) == []
+    assert risks({"prompts": 0, "sampled": {"reward": None}, "majority_baseline": {}, "filter_kept_frac": None}) == []
+    lines = risk_lines({"tasks": {"numerical": {**block, "risks": risks(block)}, "OCR": {**block, "risks": []}}})
+    assert len(lines) == 2 and all(ln.startswith("numerical: ") for ln in lines)
+    assert "0.400" in lines[0] and "0.550" in lines[0] and "no gradient" in lines[1]
+    assert risk_lines({"tasks": {"numerical": {**block, "risks": risks(block)}}}, keys=["OCR"]) == []
 
 
 def test_pass_at_k_majority_and_answer_keys():
@@ -228,13 +251,14 @@ def test_pass_at_k_majority_and_answer_keys():
 # the command line
 # ---------------------------------------------------------------------------------------------
 BLOCK_KEYS = {"prompts", "greedy", "sampled", "pass_at_k", "maj_at_k", "no_signal_frac", "majority_baseline",
-              "distinct_frac", "mean_tokens"}
+              "distinct_frac", "mean_tokens", "filter_kept_frac"}
 
 
 def check_layout(result, n_records):
     assert set(result) == {"tasks", "all", "config"}
     for key, b in result["tasks"].items():
-        assert key in TASKS and set(b) == BLOCK_KEYS, key
+        assert key in TASKS and set(b) == BLOCK_KEYS | {"risks"}, key
+        assert set(b["risks"]) <= {"below_constant", "no_gradient"}
         assert set(b["greedy"]) == set(b["sampled"]) == {"reward", "accuracy", "format"}
         assert set(b["majority_baseline"]) == {"answer", "reward", "accuracy"}
         for v in (b["greedy"]["accuracy"], b["sampled"]["accuracy"], b["pass_at_k"], b["no_signal_frac"],

@@ -23,6 +23,13 @@ training reward (``onethinker.rewards``). Per task key (``onethinker.tasks``: "m
   (``onethinker.evaluate.baseline``), given to every probed item: its mean reward and accuracy;
 - ``distinct_frac``: distinct greedy answers / prompts, answers normalised as for the vote (structured
   answers: their JSON with sorted keys); near 0 means the model says the same thing to every prompt;
+- ``filter_kept_frac``: share of prompts whose group of n samples RL's online filter keeps
+  (``onethinker.rl.filtering.keep_groups`` with the config's ``filter_low``/``filter_high``/``drop_equal_scores``,
+  the trainer's own function): 0 means RL gives the key no gradient of its own;
+- ``risks``: what the numbers predict for RL on the key (:func:`risks`): ``"below_constant"`` when the
+  samples' mean reward is below the key's majority (constant) answer's, so moving toward the constant is the
+  reward-correct move and greedy answers can collapse onto it; ``"no_gradient"`` when no group passes the
+  filter; :func:`risk_lines` words them;
 - ``mean_tokens``: mean length of the sampled responses: their text re-tokenised with the model's
   tokenizer when the back-end has one (close to, not exactly, the generated count: decoding drops special
   tokens and re-encoding may split differently), else whitespace-separated words
@@ -97,6 +104,10 @@ class ProbeConfig:
     video_max_pixels: int | None = None
     allow_absolute: bool = False
     max_candidates: int = 256  # majority baseline: candidates per continuous task key
+    # RL's online filter, for predicting which groups carry signal (the RL config's algorithm.filter_*)
+    filter_low: float = 0.01
+    filter_high: float = 0.99
+    drop_equal_scores: bool = False
 
     def __post_init__(self) -> None:
         if self.n < 1:
@@ -242,6 +253,7 @@ class PromptStats:
     maj_value: float | None
     no_signal: bool
     tokens: list[int]
+    filter_kept: bool = True  # RL's online filter keeps this prompt's group of samples
     baseline: dict[str, Any] | None = None  # answer, reward, accuracy (None: no training answer)
     greedy_output: str = ""
     sample_outputs: list[str] = field(default_factory=list)
@@ -253,14 +265,17 @@ def _parts(r: RewardResult) -> dict[str, float]:
 
 
 def prompt_stats(index: int, record: Mapping[str, Any], greedy_output: str, greedy: RewardResult,
-                 sample_outputs: Sequence[str], samples: Sequence[RewardResult], tokens: Sequence[int]) -> PromptStats:
+                 sample_outputs: Sequence[str], samples: Sequence[RewardResult], tokens: Sequence[int], *,
+                 filter_low: float = 0.01, filter_high: float = 0.99, drop_equal_scores: bool = False) -> PromptStats:
     """The per-prompt numbers from its outputs and their rewards (a pure function)."""
+    from ..rl.filtering import keep_groups
+
     key = task_key(record.get("problem_type"), record.get("data_type"))
     form = ANSWER_FORMS.get(key, "continuous")
     n = len(samples)
     accs = [r.accuracy for r in samples]
     if n == 0:
-        pass_value, maj, no_signal = 0.0, None, True
+        pass_value, maj, no_signal, kept = 0.0, None, True, False
     else:
         if form == "discrete":
             pass_value = pass_at_k(n, sum(a == 1.0 for a in accs), n)
@@ -272,10 +287,12 @@ def prompt_stats(index: int, record: Mapping[str, Any], greedy_output: str, gree
             maj = accs[majority_index(keys)]
         rewards = [r.overall for r in samples]
         no_signal = max(rewards) - min(rewards) <= SAME_REWARD_TOL
+        kept = bool(keep_groups([0] * n, accs, rewards, low=filter_low, high=filter_high,
+                                drop_equal_scores=drop_equal_scores))
     return PromptStats(
         index=index, problem_id=record.get("problem_id"), task=key, greedy=_parts(greedy),
         greedy_key=answer_key(key, accuracy_text(greedy_output)), sampled=[_parts(r) for r in samples],
-        pass_value=float(pass_value), maj_value=maj, no_signal=no_signal, tokens=list(tokens),
+        pass_value=float(pass_value), maj_value=maj, no_signal=no_signal, tokens=list(tokens), filter_kept=kept,
         greedy_output=greedy_output, sample_outputs=list(sample_outputs),
     )
 
@@ -304,18 +321,52 @@ def _block(rows: Sequence[PromptStats], *, with_answer: bool) -> dict[str, Any]:
         "pass_at_k": _mean(r.pass_value for r in rows),
         "maj_at_k": _mean(maj) if maj else None,
         "no_signal_frac": _mean(float(r.no_signal) for r in rows),
+        "filter_kept_frac": _mean(float(r.filter_kept) for r in rows),
         "majority_baseline": baseline,
         "distinct_frac": len({(r.task, r.greedy_key) for r in rows}) / len(rows) if rows else None,
         "mean_tokens": _mean(tokens),
     }
 
 
+def risks(block: Mapping[str, Any]) -> list[str]:
+    """What a task key's probe block predicts for RL: ``"below_constant"`` (samples at the rollout temperature
+    score below the key's constant answer: RL's reward-correct move is toward the constant, and greedy answers
+    can slide onto it) and ``"no_gradient"`` (no group passes the online filter: the key trains only through
+    the others)."""
+    out = []
+    sampled = (block.get("sampled") or {}).get("reward")
+    constant = (block.get("majority_baseline") or {}).get("reward")
+    if sampled is not None and constant is not None and sampled < constant:
+        out.append("below_constant")
+    if block.get("prompts") and block.get("filter_kept_frac") == 0:
+        out.append("no_gradient")
+    return out
+
+
+def risk_lines(result: Mapping[str, Any], keys: Sequence[str] | None = None) -> list[str]:
+    """One warning line per task key (of ``keys``, default all) with a risk, in words and figures."""
+    lines = []
+    for key, block in result.get("tasks", {}).items():
+        if keys is not None and key not in keys:
+            continue
+        for risk in block.get("risks", []):
+            if risk == "below_constant":
+                lines.append(f"{key}: samples score {block['sampled']['reward']:.3f} in reward, below the constant "
+                             f"answer's {block['majority_baseline']['reward']:.3f}: RL may slide greedy answers "
+                             f"toward the constant")
+            elif risk == "no_gradient":
+                lines.append(f"{key}: no group of {block['prompts']} passes RL's filter (every group's mean accuracy "
+                             f"outside the filter's bounds): RL gives this key no gradient of its own")
+    return lines
+
+
 def summarize(rows: Sequence[PromptStats]) -> dict[str, Any]:
-    """``{"tasks": {key: block}, "all": block}`` (the all block has no baseline answer)."""
-    return {
-        "tasks": {k: _block(v, with_answer=True) for k, v in group_by_task(rows, key=lambda r: r.task).items()},
-        "all": _block(rows, with_answer=False),
-    }
+    """``{"tasks": {key: block}, "all": block}`` (the all block has no baseline answer); every task block
+    carries its :func:`risks`."""
+    tasks = {k: _block(v, with_answer=True) for k, v in group_by_task(rows, key=lambda r: r.task).items()}
+    for block in tasks.values():
+        block["risks"] = risks(block)
+    return {"tasks": tasks, "all": _block(rows, with_answer=False)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -405,7 +456,9 @@ def probe(
     for i, rec in enumerate(records):
         res = results[i * step : (i + 1) * step]
         tokens = [count_tokens(o) for o in sample_out[i]]
-        row = prompt_stats(i, rec, greedy_out[i], res[0], sample_out[i], res[1:], tokens)
+        row = prompt_stats(i, rec, greedy_out[i], res[0], sample_out[i], res[1:], tokens,
+                           filter_low=config.filter_low, filter_high=config.filter_high,
+                           drop_equal_scores=config.drop_equal_scores)
         row.error = errors[i]
         rows.append(row)
 

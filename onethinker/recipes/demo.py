@@ -55,7 +55,9 @@ def run_demo(out: str | Path, *, plan: DemoCorpus | None = None, seed: int = 0, 
     probe_result = None
     if probe_prompts > 0:
         done = _stage("5/8 probe of the SFT checkpoint on RL prompts (which tasks RL can move)", timing)
-        probe_result = run_probe(out, sft, corpus, prompts_per_task=probe_prompts, threads=threads, seed=seed)
+        probe_result = run_probe(out, sft, corpus, prompts_per_task=probe_prompts, threads=threads, seed=seed,
+                                 rl_overrides=[rl_data_filter(plan), *rl_overrides])
+        _warn_risks(probe_result, plan)
         done()
     done = _stage("6/8 RL with EMA-GRPO", timing)
     from ..ui import progress as progress_bar
@@ -115,6 +117,22 @@ def run_demo(out: str | Path, *, plan: DemoCorpus | None = None, seed: int = 0, 
     done()
     summary["report"] = str(report)
     return summary
+
+
+def _warn_risks(probe_result: dict[str, Any], plan: DemoCorpus) -> list[str]:
+    """Before RL: the probe's predictions (collapse toward the constant answer, no gradient) for the keys RL
+    trains, printed as warnings; the lines are returned (and kept in summary.json)."""
+    from rich.markup import escape
+
+    from ..evaluate.probe import risk_lines
+    from ..ui import console
+
+    keys = None if plan.rl_mix else list(plan.rl_tasks)
+    lines = risk_lines(probe_result, keys)
+    for line in lines:
+        console.print(f"[yellow]probe warning:[/yellow] {escape(line)}", highlight=False)
+    probe_result["warnings"] = lines
+    return lines
 
 
 def run_heldout_draw(out: str | Path, draw_seed: int, *, plan: DemoCorpus | None = None, max_new_tokens: int = 256,

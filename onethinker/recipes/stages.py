@@ -210,9 +210,10 @@ def paired(a_dir: Path, b_dir: Path, *, tasks: Sequence[str] | None = None) -> d
 
 
 def run_probe(out: Path, model: Path, corpus: Path, *, prompts_per_task: int, threads: int, n: int = 8,
-              seed: int = 0) -> dict[str, Any]:
-    """``onethinker probe`` of ``model`` on ``prompts_per_task`` RL prompts of each task key (n samples at
-    temperature 1.0); written to OUT/probe/probe.json."""
+              seed: int = 0, rl_overrides: Sequence[str] = ()) -> dict[str, Any]:
+    """``onethinker probe`` of ``model`` on ``prompts_per_task`` RL prompts of each task key (n samples at the
+    RL recipe's rollout temperature, its online filter predicting which groups carry signal); written to
+    OUT/probe/probe.json."""
     import torch
 
     from ..data.records import read_records
@@ -233,9 +234,18 @@ def run_probe(out: Path, model: Path, corpus: Path, *, prompts_per_task: int, th
         if seen.get(k, 0) < prompts_per_task:
             seen[k] = seen.get(k, 0) + 1
             picked.append(r)
+    from ..rl.config import RLConfig
+
+    rl = load_config(RLConfig, recipe("demo-rl.yaml"), [f"root={out}", *rl_overrides])
+    a = rl.algorithm
     gen = build_generator("transformers", str(model))
-    result, _ = probe(gen, picked, train_records=train, config=ProbeConfig(n=n, temperature=1.0, max_new_tokens=256, seed=seed),
-                      media_root=corpus)
+    config = ProbeConfig(n=n, temperature=rl.rollout.temperature, top_p=rl.rollout.top_p, max_new_tokens=256, seed=seed,
+                         filter_low=a.filter_low if a.filter_groups else 0.0,
+                         filter_high=a.filter_high if a.filter_groups else 1.0,
+                         drop_equal_scores=a.drop_equal_scores and a.filter_groups)
+    if not a.filter_groups:  # every group is kept: mean accuracy 0 or 1 included
+        config.filter_low, config.filter_high = -1.0, 2.0
+    result, _ = probe(gen, picked, train_records=train, config=config, media_root=corpus)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2), encoding="utf-8")
     return result
