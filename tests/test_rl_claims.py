@@ -55,11 +55,14 @@ def rollouts_of(trainer, prompts, seed=5):
     return rollouts, sampler
 
 
-def test_update_log_probabilities_equal_the_samplers(tiny, corpus, tmp_path, monkeypatch):
+@pytest.mark.parametrize("sampler", ["fast", "generate"])
+def test_update_log_probabilities_equal_the_samplers(tiny, corpus, tmp_path, monkeypatch, sampler):
     """The batched, padded forward pass of the update (image and video prompts of different lengths,
-    3 samples each) gives the log-probabilities the sampler drew the tokens with, to 5e-6."""
+    3 samples each) gives the log-probabilities the sampler drew the tokens with, to 5e-6, with either
+    sampler (rollout.sampler)."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    trainer = RLTrainer(config(tiny, corpus, tmp_path))
+    trainer = RLTrainer(config(tiny, corpus, tmp_path, rollout__sampler=sampler))
+    assert trainer.engine.sampler == sampler
     prompts = mixed_prompts(trainer, corpus)
     assert {"pixel_values", "pixel_values_videos"} <= set(prompts[0].features) | set(prompts[1].features)
     rollouts, sampler = rollouts_of(trainer, prompts)
@@ -120,20 +123,37 @@ def test_dynamic_sampling_draws_again_until_the_step_is_full(tiny, corpus, tmp_p
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     trainer = RLTrainer(config(tiny, corpus, tmp_path, algorithm__max_sampling_tries=4))
     # try 1: both groups all wrong (dropped); try 2: one group mixed (kept), one all right (dropped);
-    # try 3: two mixed groups, of which one fills the step
+    # try 3: one group is missing, so one prompt only is drawn and sampled (mixed: it fills the step)
     calls = _fake_scores(trainer, [[[0, 0, 0], [0, 0, 0]], [[1, 0, 0], [1, 1, 1]], [[0, 1, 1], [1, 0, 1]]])
     log = StepLog()
     kept = trainer._sample_groups(log)
-    assert calls == [6, 6, 6]
-    assert log.values["sampling/tries"] == 3.0 and log.values["sampling/groups"] == 6.0
-    assert log.values["sampling/filtered_frac"] == pytest.approx(3 / 6)
+    assert calls == [6, 6, 3]
+    assert log.values["sampling/tries"] == 3.0 and log.values["sampling/groups"] == 5.0
+    assert log.values["sampling/filtered_frac"] == pytest.approx(3 / 5)
     assert len({ro.group for ro in kept}) == 2 and len(kept) == 6
+    assert trainer.stream.state_dict() == {"epoch": 0, "pos": 5}  # the prompts sampled, no more
     # with one try only, the step goes on with what it has
     trainer = RLTrainer(config(tiny, corpus, tmp_path / "one", algorithm__max_sampling_tries=1))
     _fake_scores(trainer, [[[0, 0, 0], [1, 0, 1]]])
     log = StepLog()
     kept = trainer._sample_groups(log)
     assert log.values["sampling/tries"] == 1.0 and len({ro.group for ro in kept}) == 1
+
+
+def test_a_draw_sampled_in_generation_batches_equals_one_call(tiny, corpus, tmp_path, monkeypatch):
+    """A draw is sampled one generation batch at a time (so that a refill can stop when the step is full);
+    each batch keeps the seed of its place in the draw, so the rollouts are those of one call for the draw."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    cfg = config(tiny, corpus, tmp_path, rollout__prompts_per_step=3, rollout__generation_batch_size=2,
+                 algorithm__filter_groups=False)
+    trainer = RLTrainer(cfg)
+    kept = trainer._sample_groups(StepLog())
+    assert trainer.stream.state_dict() == {"epoch": 0, "pos": 3}
+    again = RLTrainer(cfg)
+    prompts = [again._prompt(rec) for rec in again.stream.take(3)]
+    gen = again._generate(prompts, seed=cfg.run.seed * 100003 + 0 * 101 + 1)
+    assert [ro.response for ro in kept] == [resp for _, resp, _ in gen]
+    assert [ro.group for ro in kept] == [f"0:1:{k}" for k, _, _ in gen]
 
 
 def test_kl_to_a_frozen_reference(tiny, corpus, tmp_path, monkeypatch):

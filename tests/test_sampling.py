@@ -42,7 +42,8 @@ def test_rl_rollouts_token_identical_to_the_former_loop(tiny_model_dir, corpus):
     batch = dict(build_inputs(processor, msgs, add_generation_prompt=True, padding_side="left"))
     engine = SamplingEngine.for_model(model, processor, from_generation_config=False, suppress_vision=True)
     before = torch.random.get_rng_state()
-    got = [engine.cut(ids) for ids in engine.sample(batch, n=3, max_new_tokens=20, temperature=1.0, seed=1234)
+    got = [engine.cut(ids) for ids in engine.sample(batch, n=3, max_new_tokens=20, temperature=1.0, seed=1234,
+                                                    sampler="generate")
            .sequences.tolist()]
     assert torch.equal(before, torch.random.get_rng_state())  # the caller's stream is untouched
     want = _old_rl_samples(model, getattr(processor, "tokenizer", processor), batch, 3, 20, 1234)
@@ -58,3 +59,248 @@ def test_generate_greedy_repeats_one_reply_and_seeded_sampling_repeats(tiny_mode
     a = generate(model, processor, msgs, max_new_tokens=8, temperature=1.0, num_return_sequences=2, seed=3)
     b = generate(model, processor, msgs, max_new_tokens=8, temperature=1.0, num_return_sequences=2, seed=3)
     assert a == b
+
+
+# -------------------------------------------------------------------------------------------------
+# the fast sampler: prefill once per prompt, n samples from the repeated cache, finished rows dropped
+# -------------------------------------------------------------------------------------------------
+from onethinker.tasks import task_key  # noqa: E402
+
+
+def _one_per_task(corpus):
+    """One RL-train record per task key of the synthetic corpus (image and video prompts of many lengths)."""
+    by_task: dict = {}
+    for r in read_records(corpus / "onethinker_rl_train.json"):
+        by_task.setdefault(task_key(r["problem_type"], r["data_type"]), r)
+    return by_task
+
+
+def _rl_setup(tiny_model_dir, corpus, keys=None):
+    model, processor = load(str(tiny_model_dir))
+    model.eval()
+    recs = _one_per_task(corpus)
+    keys = keys or sorted(recs)
+    msgs = [record_messages(recs[k], corpus) for k in keys]
+    batch = dict(build_inputs(processor, msgs, add_generation_prompt=True, padding_side="left"))
+    engine = SamplingEngine.for_model(model, processor, from_generation_config=False, suppress_vision=True)
+    return model, processor, engine, batch, msgs, keys
+
+
+def _compare_greedy(engine, batch, max_new_tokens, keys):
+    """Fast greedy vs generate's greedy, row by row; a differing token is allowed only where generate's two
+    best logits are within 1e-4 (a near-tie that batch shapes may flip); such rows are compared up to it."""
+    ref = engine.sample(batch, n=1, max_new_tokens=max_new_tokens, sampler="generate", keep_scores=True)
+    got = engine.sample(batch, n=1, max_new_tokens=max_new_tokens, sampler="fast").sequences
+    want = ref.sequences
+    flips = []
+    for i in range(want.shape[0]):
+        a, b = want[i].tolist(), got[i].tolist() + [engine.pad_id] * (want.shape[1] - got.shape[1])
+        t = next((t for t, (x, y) in enumerate(zip(a, b)) if x != y), None)
+        if t is None:
+            continue
+        top2 = torch.topk(ref.scores[t][i].float(), 2).values
+        gap = float(top2[0] - top2[1])
+        flips.append((keys[i], t, gap))
+        assert gap < 1e-4, f"{keys[i]}: fast greedy differs from generate at token {t} (logit gap {gap:.2e})"
+    print(f"near-tie flips: {flips or 'none'}")
+    return want, got
+
+
+def test_fast_greedy_equals_generate_for_every_task(tiny_model_dir, corpus):
+    """Every task key of the corpus in one batch (image and video prompts, 146 to 379 tokens, left padded)."""
+    _, _, engine, batch, _, keys = _rl_setup(tiny_model_dir, corpus)
+    assert len(keys) >= 10 and len(set(batch["attention_mask"].sum(1).tolist())) > 5
+    want, got = _compare_greedy(engine, batch, 24, keys)
+    assert got.shape == want.shape
+
+
+def test_fast_greedy_equals_generate_when_rows_stop_at_different_steps(tiny_model_dir, corpus):
+    """Stop tokens chosen from generate's own greedy output so that rows end at different steps and leave
+    the batch while the others go on (their cache rows, masks and rope positions are then selected)."""
+    _, _, engine, batch, _, keys = _rl_setup(tiny_model_dir, corpus)
+    free = engine.sample(batch, n=1, max_new_tokens=16, sampler="generate").sequences
+    # the token of row 1 at step 0, of row 5 at step 9...: rows ending early and late
+    extra = {int(free[i, t]) for i, t in ((1, 0), (5, 9), (7, 3))} - set(engine.stop_ids)
+    engine.stop_ids = engine.stop_ids + sorted(extra)
+    want, got = _compare_greedy(engine, batch, 16, keys)
+    lengths = [len(engine.cut(r)) for r in got.tolist()]
+    assert min(lengths) < max(lengths), lengths  # rows did stop at different steps
+
+
+def test_text_generation_greedy_uses_the_fast_sampler_and_matches_generate(tiny_model_dir, corpus):
+    """models.generate (evaluation's transformers back-end, infer, probe...) with either sampler."""
+    model, processor = load(str(tiny_model_dir))
+    recs = list(_one_per_task(corpus).values())[:4]
+    msgs = [record_messages(r, corpus) for r in recs]
+    msgs.append([{"role": "user", "content": [{"type": "text", "text": "How many circles are there?"}]}])  # text only
+    usage_fast: list = []
+    usage_gen: list = []
+    fast = generate(model, processor, msgs, max_new_tokens=12, usage=usage_fast)
+    old = generate(model, processor, msgs, max_new_tokens=12, usage=usage_gen, sampler="generate")
+    assert fast == old and usage_fast == usage_gen
+
+
+def _recomputed_logprobs(model, processor, engine, msgs, rows, n, temperature):
+    """Each sample's log-probabilities from one forward pass of its own prompt + response (no padding, no
+    cache), with the sampler's suppression and temperature."""
+    out = []
+    for i, resp in enumerate(rows):
+        feats = dict(build_inputs(processor, [msgs[i // n]], add_generation_prompt=True, padding_side="left"))
+        plen = feats["input_ids"].shape[1]
+        r = torch.tensor([resp])
+        feats["input_ids"] = torch.cat([feats["input_ids"], r], dim=1)
+        feats["attention_mask"] = torch.cat([feats["attention_mask"], torch.ones_like(r)], dim=1)
+        if "mm_token_type_ids" in feats:
+            feats["mm_token_type_ids"] = torch.cat(
+                [feats["mm_token_type_ids"], torch.zeros_like(r, dtype=feats["mm_token_type_ids"].dtype)], dim=1)
+        with torch.no_grad():
+            logits = model(**feats, use_cache=False).logits[0, plen - 1: plen - 1 + len(resp)].float() / temperature
+        logits[:, engine.suppress_ids] = float("-inf")
+        out.append(torch.log_softmax(logits, dim=-1).gather(-1, r[0, :, None]).squeeze(-1))
+    return out
+
+
+def test_fast_sampler_logprobs_equal_a_fresh_forward_pass(tiny_model_dir, corpus):
+    """Sampled tokens' log-probabilities (image and video prompts of different lengths, 3 samples each,
+    rows stopping at different steps) equal an unbatched recomputation to 1e-5: the repeated cache, the
+    dropped rows and the rope positions of every row are right."""
+    model, processor, engine, batch, msgs, keys = _rl_setup(
+        tiny_model_dir, corpus, keys=["multiple choice", "temporal grounding", "OCR", "tracking"])
+    free = engine.sample(batch, n=3, max_new_tokens=12, temperature=1.3, seed=7, sampler="fast").sequences
+    engine.stop_ids = engine.stop_ids + sorted({int(free[r, 2]) for r in (0, 4, 8)} - set(engine.stop_ids))
+    out = engine.sample(batch, n=3, max_new_tokens=12, temperature=1.3, seed=7, keep_logprobs=True)
+    rows = [engine.cut(r) for r in out.sequences.tolist()]
+    assert len(rows) == 12 and len({len(r) for r in rows}) > 1
+    ref = _recomputed_logprobs(model, processor, engine, msgs, rows, 3, 1.3)
+    worst = 0.0
+    for i, resp in enumerate(rows):
+        worst = max(worst, float((out.logprobs[i, : len(resp)] - ref[i]).abs().max()))
+        assert torch.all(out.logprobs[i, len(resp):] == 0)
+    print(f"largest log-probability difference {worst:.2e}")
+    assert worst < 1e-5, worst
+
+
+def test_fast_sampler_seeding_stops_lengths_and_suppression(tiny_model_dir, corpus):
+    _, _, engine, batch, _, _ = _rl_setup(tiny_model_dir, corpus, keys=["math", "OCR", "tracking"])
+    before = torch.random.get_rng_state()
+    kw = dict(n=4, max_new_tokens=10, temperature=1.5)
+    a = engine.sample(batch, seed=3, **kw).sequences
+    assert torch.equal(before, torch.random.get_rng_state())  # the caller's stream is untouched
+    assert torch.equal(a, engine.sample(batch, seed=3, **kw).sequences)
+    assert not torch.equal(a, engine.sample(batch, seed=4, **kw).sequences)
+    assert a.shape[0] == 12 and a.shape[1] <= 10
+    # stop tokens: a row ends at its first stop token, pad after it; max_new_tokens bounds every row
+    common = torch.bincount(a.flatten()).argsort(descending=True)[:3].tolist()
+    engine.stop_ids = engine.stop_ids + [t for t in common if t not in engine.stop_ids]
+    b = engine.sample(batch, seed=3, **kw).sequences
+    for row in b.tolist():
+        cut = engine.cut(row)
+        assert len(cut) <= 10
+        if cut[-1] in engine.stop_ids:
+            assert all(t == engine.pad_id for t in row[len(cut):])
+        else:
+            assert len(cut) == b.shape[1] == 10
+    assert any(engine.cut(r)[-1] in engine.stop_ids for r in b.tolist())
+    # suppressed ids are never sampled: suppress the tokens sampled most often, at a high temperature
+    engine.stop_ids = engine.stop_ids[:2]
+    engine.suppress_ids = sorted(set(engine.suppress_ids) | set(common))
+    c = engine.sample(batch, n=4, max_new_tokens=10, temperature=3.0, seed=5).sequences
+    assert not torch.isin(c, torch.tensor(engine.suppress_ids)).any()
+
+
+def test_fast_sampler_top_k_and_top_p(tiny_model_dir, corpus):
+    """top_k=1 and a tiny top_p leave the best token only: sampling then equals greedy decoding."""
+    _, _, engine, batch, _, _ = _rl_setup(tiny_model_dir, corpus, keys=["math", "OCR"])
+    greedy = engine.sample(batch, n=1, max_new_tokens=8).sequences.repeat_interleave(2, dim=0)
+    assert torch.equal(engine.sample(batch, n=2, max_new_tokens=8, temperature=1.0, top_k=1, seed=1).sequences, greedy)
+    assert torch.equal(engine.sample(batch, n=2, max_new_tokens=8, temperature=0.7, top_p=1e-6, seed=1).sequences,
+                       greedy)
+
+
+def test_checkpoint_processing_the_fast_sampler_lacks_goes_to_generate(tiny_model_dir, corpus):
+    """Text generation keeps honouring a checkpoint's generation config (here a repetition penalty) by
+    sampling with generate; RL's engine ignores it (its distribution is the one the update recomputes)."""
+    model, processor = load(str(tiny_model_dir))
+    msgs = [record_messages(r, corpus) for r in list(_one_per_task(corpus).values())[:2]]
+    plain = generate(model, processor, msgs, max_new_tokens=10)
+    model.generation_config.repetition_penalty = 5.0
+    text_engine = SamplingEngine.for_model(model, processor)
+    assert text_engine.unsupported_options(0.0) == ["repetition_penalty"]
+    penalised = generate(model, processor, msgs, max_new_tokens=10)
+    assert penalised == generate(model, processor, msgs, max_new_tokens=10, sampler="generate") != plain
+    rl_engine = SamplingEngine.for_model(model, processor, from_generation_config=False, suppress_vision=True)
+    batch = dict(build_inputs(processor, msgs, add_generation_prompt=True, padding_side="left"))
+    model.generation_config.repetition_penalty = None
+    unpenalised = rl_engine.sample(batch, max_new_tokens=10).sequences
+    model.generation_config.repetition_penalty = 5.0
+    assert torch.equal(rl_engine.sample(batch, max_new_tokens=10).sequences, unpenalised)
+
+
+def test_transformers_backend_takes_the_sampler(tiny_model_dir, corpus):
+    from onethinker.generate import SamplingConfig, build_generator
+    from onethinker.generate.base import GenerationRequest
+
+    msgs = [record_messages(r, corpus) for r in list(_one_per_task(corpus).values())[:2]]
+    fast = build_generator("transformers", str(tiny_model_dir))
+    old = build_generator("transformers", str(tiny_model_dir), sampler="generate")
+    assert (fast.sampler, old.sampler) == ("fast", "generate")
+    sampling = SamplingConfig(max_new_tokens=8)
+    assert fast.generate([GenerationRequest(m) for m in msgs], sampling) == \
+        old.generate([GenerationRequest(m) for m in msgs], sampling)
+
+
+def test_fast_sampler_on_a_qwen2_5_vl(tiny_model_dir, corpus, tmp_path):
+    """Qwen2.5-VL (patch 14, seconds-per-grid temporal rope): greedy equals generate's with rows ending at
+    different steps, and sampled log-probabilities equal a fresh forward pass, for image and video prompts."""
+    from transformers import (Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLProcessor,
+                              Qwen2VLImageProcessor, Qwen2VLVideoProcessor)
+
+    from onethinker.models.tiny import CHAT_TEMPLATE
+
+    tok = load(str(tiny_model_dir))[1].tokenizer
+    ids = tok.convert_tokens_to_ids
+    cfg = Qwen2_5_VLConfig(
+        text_config=dict(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=2, num_key_value_heads=1, bos_token_id=ids("<|endoftext|>"),
+                         eos_token_id=ids("<|im_end|>"), pad_token_id=ids("<|endoftext|>"),
+                         rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [4, 6, 6]}),
+        vision_config=dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=64,
+                           fullatt_block_indexes=[1], window_size=56),
+        image_token_id=ids("<|image_pad|>"), video_token_id=ids("<|video_pad|>"),
+        vision_start_token_id=ids("<|vision_start|>"), vision_end_token_id=ids("<|vision_end|>"))
+    torch.manual_seed(0)
+    Qwen2_5_VLForConditionalGeneration(cfg).save_pretrained(tmp_path / "q25")
+    Qwen2_5_VLProcessor(
+        image_processor=Qwen2VLImageProcessor(size={"shortest_edge": 28 * 28 * 4, "longest_edge": 28 * 28 * 16}),
+        video_processor=Qwen2VLVideoProcessor(size={"shortest_edge": 28 * 28 * 4, "longest_edge": 28 * 28 * 16}),
+        tokenizer=tok, chat_template=CHAT_TEMPLATE).save_pretrained(tmp_path / "q25")
+    model, processor = load(tmp_path / "q25")
+    assert model.config.model_type == "qwen2_5_vl"
+    recs = _one_per_task(corpus)
+    keys = ["multiple choice", "temporal grounding", "OCR", "tracking", "spatial grounding"]
+    msgs = [record_messages(recs[k], corpus) for k in keys]
+    opts = dict(add_generation_prompt=True, padding_side="left", video_max_pixels=28 * 28 * 4, max_frames=4)
+    batch = dict(build_inputs(processor, msgs, **opts))
+    assert "second_per_grid_ts" in batch and len(set(batch["attention_mask"].sum(1).tolist())) == len(keys)
+    engine = SamplingEngine.for_model(model, processor, from_generation_config=False, suppress_vision=True)
+    free = engine.sample(batch, n=1, max_new_tokens=12, sampler="generate").sequences
+    engine.stop_ids = engine.stop_ids + sorted({int(free[0, 2]), int(free[3, 6])} - set(engine.stop_ids))
+    _, got = _compare_greedy(engine, batch, 12, keys)
+    assert len({len(engine.cut(r)) for r in got.tolist()}) > 1
+    out = engine.sample(batch, n=2, max_new_tokens=8, temperature=1.3, seed=2, keep_logprobs=True)
+    rows = [engine.cut(r) for r in out.sequences.tolist()]
+    worst = 0.0
+    for i, resp in enumerate(rows):
+        feats = dict(build_inputs(processor, [msgs[i // 2]], **opts))
+        plen, r = feats["input_ids"].shape[1], torch.tensor([resp])
+        feats["input_ids"] = torch.cat([feats["input_ids"], r], dim=1)
+        feats["attention_mask"] = torch.cat([feats["attention_mask"], torch.ones_like(r)], dim=1)
+        feats["mm_token_type_ids"] = torch.cat([feats["mm_token_type_ids"],
+                                                torch.zeros_like(r, dtype=feats["mm_token_type_ids"].dtype)], dim=1)
+        with torch.no_grad():
+            logits = model(**feats, use_cache=False).logits[0, plen - 1: plen - 1 + len(resp)].float() / 1.3
+        logits[:, engine.suppress_ids] = float("-inf")
+        ref = torch.log_softmax(logits, dim=-1).gather(-1, r[0, :, None]).squeeze(-1)
+        worst = max(worst, float((out.logprobs[i, : len(resp)] - ref).abs().max()))
+    print(f"Qwen2.5-VL: largest log-probability difference {worst:.2e}")
+    assert worst < 1e-5, worst

@@ -22,6 +22,9 @@ def _add_backend_args(p: argparse.ArgumentParser, *, temperature: float = 0.0,
     g.add_argument("--device", default="cpu", help="transformers: cpu, cuda, cuda:N or auto (default cpu)")
     g.add_argument("--dtype", default="auto", help="transformers: auto, bfloat16, float16, float32")
     g.add_argument("--lora", help="transformers: a LoRA adapter folder to apply")
+    g.add_argument("--sampler", default="fast", choices=("fast", "generate"),
+                   help="transformers: fast (each prompt prefilled once, finished rows leave the batch; default) "
+                        "or generate (transformers generate)")
     g.add_argument("--base-url", help="openai: endpoint base URL (default $OPENAI_BASE_URL)")
     g.add_argument("--api-key-env", default="OPENAI_API_KEY", help="openai: environment variable holding the key")
     g.add_argument("--noise", type=float, default=0.3, help="scripted: share of near-miss or wrong answers")

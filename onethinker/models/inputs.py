@@ -356,6 +356,7 @@ def generate(
     num_return_sequences: int = 1,
     seed: int | None = None,
     usage: list | None = None,
+    sampler: str = "fast",
     **input_kwargs: Any,
 ) -> list[list[str]]:
     """Generate replies for a batch of conversations: one list of ``num_return_sequences`` strings per
@@ -371,6 +372,8 @@ def generate(
     ``seed`` makes sampling reproducible without touching the global RNG state. Only the new tokens
     are decoded, with special tokens skipped: ``<think>``/``</think>``/``<answer>``/``</answer>`` are
     text (or non-special tokens) and stay. The model is run in eval mode and put back as it was.
+    ``sampler``: the sampling engine's ``"fast"`` (prefill once, finished rows leave the batch) or
+    ``"generate"`` (transformers generate), see :mod:`onethinker.models.sampling`.
     ``input_kwargs`` go to :func:`build_inputs` (``video_fps``, ``max_frames``, pixel limits...);
     prompts are left-padded.
     """
@@ -386,7 +389,7 @@ def generate(
     inputs = inputs.to(input_device(model))
     n_prompts = int(inputs["input_ids"].shape[0])
 
-    engine = SamplingEngine.for_model(model, processor)
+    engine = SamplingEngine.for_model(model, processor, sampler=sampler)
     sample = temperature > 0
     k = int(num_return_sequences)
     out = engine.sample(inputs, n=k if sample else 1,  # greedy replies are all the same: compute one

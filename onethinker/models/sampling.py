@@ -13,6 +13,20 @@ Two stop-token policies exist and both are kept as they were:
 - ``from_generation_config=False`` (RL rollouts): the tokenizer's end-of-sequence token and
   ``<|im_end|>``, pad = the tokenizer's pad (else end-of-sequence) token; RL also never samples the
   vision placeholders (``suppress_vision``).
+
+Two samplers give the same distributions (``sampler``):
+
+- ``"fast"`` (default): each prompt batch is prefilled once (its images and videos encoded once), the
+  key/value cache is repeated for the ``n`` samples, and a decode loop drops every row from the batch
+  (and from the cache) at the step it draws a stop token. Positions are passed explicitly: the model's own
+  generation positions of the prompt (multimodal rope for Qwen2.5-VL / Qwen3-VL, left padding
+  included), then one more per step and row, so expanding or dropping rows keeps every row's rope delta.
+  Suppressed tokens, temperature, top-k and top-p are transformers' own logits processors, applied in
+  generate's order.
+- ``"generate"``: transformers ``generate(num_return_sequences=n)``, which prefills every prompt ``n``
+  times and runs finished rows until the longest stops. Token-identical to the former code for a seed;
+  the fast sampler draws from the same distributions with the same seed handling, but its random stream is
+  consumed by running rows only, so its samples differ from generate's (greedy output is the same).
 """
 
 from __future__ import annotations
@@ -21,6 +35,7 @@ import contextlib
 from dataclasses import dataclass, field
 from typing import Any
 
+SAMPLERS = ("fast", "generate")
 VISION_TOKENS = ("<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>", "<|vision_pad|>")
 
 
@@ -38,14 +53,29 @@ def input_device(model: Any):
         return next(model.parameters()).device
 
 
+def _select_rows(cache: Any, rows: Any) -> None:
+    """Keep ``rows`` of every cache layer (indices moved to each layer's device: device_map="auto")."""
+    layers = getattr(cache, "layers", None)
+    if not layers:
+        cache.batch_select_indices(rows)
+        return
+    for layer in layers:
+        keys = getattr(layer, "keys", None)
+        layer.batch_select_indices(rows.to(keys.device) if hasattr(keys, "device") else rows)
+
+
 @dataclass
 class Samples:
-    """What one call of :meth:`SamplingEngine.sample` gives: ``sequences`` (rows x new tokens; a
-    prompt's ``n`` samples are consecutive rows) and, when asked for, generate's processed ``scores``."""
+    """What one call of :meth:`SamplingEngine.sample` gives: ``sequences`` (rows x new tokens, pad after a
+    row's stop token; a prompt's ``n`` samples are consecutive rows), when asked for, generate's processed
+    ``scores`` (``sampler="generate"`` only), and ``logprobs`` (rows x new tokens, float32: each token's
+    log-probability under the distribution it was drawn from, after suppression, temperature, top-k and
+    top-p; 0 after the stop token)."""
 
     sequences: Any
     scores: Any = None
     prompt_len: int = 0
+    logprobs: Any = None
 
 
 @dataclass
@@ -56,11 +86,21 @@ class SamplingEngine:
     pad_id: int
     #: token ids never sampled (None: the checkpoint's own setting, nothing passed to generate)
     suppress_ids: list[int] | None = None
+    #: "fast" (prefill once, finished rows leave the batch) or "generate" (transformers generate)
+    sampler: str = "fast"
+    #: text generation: a checkpoint whose generation config asks for logits processing the fast sampler does
+    #: not do (a repetition penalty, ...) is sampled with generate, as before. RL (False): the distribution is
+    #: the update's (suppression, temperature, top-k, top-p), whatever the checkpoint's config says.
+    checkpoint_processors: bool = False
     _kw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"sampler must be one of {SAMPLERS}, got {self.sampler!r}")
 
     @classmethod
     def for_model(cls, model: Any, processor: Any, *, from_generation_config: bool = True,
-                  suppress_vision: bool = False) -> "SamplingEngine":
+                  suppress_vision: bool = False, sampler: str = "fast") -> "SamplingEngine":
         tok = getattr(processor, "tokenizer", processor)
         if from_generation_config:
             gen_cfg = getattr(model, "generation_config", None)
@@ -84,7 +124,7 @@ class SamplingEngine:
             unk = getattr(tok, "unk_token_id", None)
             suppress = sorted({i for i in (tok.convert_tokens_to_ids(t) for t in VISION_TOKENS)
                                if isinstance(i, int) and i >= 0 and i != unk})
-        return cls(model, tok, stop_ids, pad_id, suppress)
+        return cls(model, tok, stop_ids, pad_id, suppress, sampler, checkpoint_processors=from_generation_config)
 
     # -- sampling ---------------------------------------------------------------------------------
     def generate_kwargs(self, *, n: int, max_new_tokens: int, temperature: float, top_p: float = 1.0,
@@ -103,17 +143,24 @@ class SamplingEngine:
         return kwargs
 
     def sample(self, inputs: Any, *, n: int = 1, max_new_tokens: int, temperature: float = 0.0, top_p: float = 1.0,
-               top_k: int = 0, seed: int | None = None, keep_scores: bool = False) -> Samples:
+               top_k: int = 0, seed: int | None = None, keep_scores: bool = False, keep_logprobs: bool = False,
+               sampler: str | None = None) -> Samples:
         """Sample ``n`` continuations of every (left-padded) prompt row of ``inputs``.
 
         ``seed`` seeds sampling without changing the caller's random streams (they are forked and put
-        back). The model runs in eval mode and is put back as it was."""
+        back). The model runs in eval mode and is put back as it was. ``sampler`` overrides the engine's
+        (``keep_scores``, generate's processed scores, needs ``"generate"`` and selects it).
+        ``keep_logprobs``: also return each token's log-probability under the distribution it was drawn from."""
         import torch
 
-        kwargs = self.generate_kwargs(n=n, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
-                                      top_k=top_k)
-        if keep_scores:
-            kwargs.update(output_scores=True, return_dict_in_generate=True)
+        sampler = "generate" if keep_scores else (sampler or self.sampler)
+        if sampler not in SAMPLERS:
+            raise ValueError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
+        if max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
+        if sampler == "fast" and (not hasattr(self.model, "_prepare_position_ids_for_generation")
+                                  or (self.checkpoint_processors and self.unsupported_options(temperature))):
+            sampler = "generate"  # not a transformers generation model, or settings only generate applies
         prompt_len = int(inputs["input_ids"].shape[1])
         was_training = bool(getattr(self.model, "training", False))
         self.model.eval()
@@ -125,12 +172,149 @@ class SamplingEngine:
             with rng, torch.no_grad():
                 if seed is not None:
                     torch.manual_seed(seed)
+                if sampler == "fast":
+                    seqs, logprobs = self._fast(inputs, n=n, max_new_tokens=max_new_tokens, temperature=temperature,
+                                                top_p=top_p, top_k=top_k, keep_logprobs=keep_logprobs)
+                    return Samples(seqs, None, prompt_len, logprobs)
+                kwargs = self.generate_kwargs(n=n, max_new_tokens=max_new_tokens, temperature=temperature,
+                                              top_p=top_p, top_k=top_k)
+                if keep_scores or keep_logprobs:
+                    kwargs.update(output_scores=True, return_dict_in_generate=True)
                 out = self.model.generate(**inputs, **kwargs)
         finally:
             if was_training:
                 self.model.train()
-        seqs = out.sequences if keep_scores else out
-        return Samples(seqs[:, prompt_len:], out.scores if keep_scores else None, prompt_len)
+        if not (keep_scores or keep_logprobs):
+            return Samples(out[:, prompt_len:], None, prompt_len)
+        seqs = out.sequences[:, prompt_len:]
+        logprobs = None
+        if keep_logprobs:  # gathered step by step (generate's scores are a tuple of rows x vocabulary)
+            logprobs = torch.stack([torch.log_softmax(s.float(), dim=-1).gather(-1, seqs[:, t, None].to(s.device))
+                                    .squeeze(-1) for t, s in enumerate(out.scores)], dim=1).cpu()
+            logprobs = logprobs.masked_fill(~self._live(seqs).cpu(), 0.0)
+        return Samples(seqs, out.scores if keep_scores else None, prompt_len, logprobs)
+
+    def _live(self, seqs: Any) -> Any:
+        """rows x steps: True up to and including each row's first stop token."""
+        import torch
+
+        stop = torch.isin(seqs, torch.tensor(self.stop_ids, dtype=seqs.dtype, device=seqs.device))
+        before = torch.cumsum(stop.long(), dim=1) - stop.long()  # stop tokens strictly before each step
+        return before == 0
+
+    def unsupported_options(self, temperature: float) -> list[str]:
+        """The options of the model's ``generation_config`` that generate would apply and the fast sampler
+        does not (it does stop/pad tokens, suppressed tokens, temperature, top-k and top-p)."""
+        cfg = getattr(self.model, "generation_config", None)
+        if cfg is None:
+            return []
+
+        neutral = {"repetition_penalty": 1.0, "encoder_repetition_penalty": 1.0, "guidance_scale": 1.0,
+                   "typical_p": 1.0}  # the value that changes nothing; otherwise 0 (a number) or None
+
+        def on(name: str) -> bool:
+            value = getattr(cfg, name, None)
+            if value is None or value is False:
+                return False
+            if name in ("forced_bos_token_id", "forced_eos_token_id"):
+                return True
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                return float(value) != neutral.get(name, 0.0)
+            return bool(value)
+
+        names = ["repetition_penalty", "encoder_repetition_penalty", "no_repeat_ngram_size",
+                 "encoder_no_repeat_ngram_size", "min_length", "min_new_tokens", "bad_words_ids", "sequence_bias",
+                 "begin_suppress_tokens", "forced_bos_token_id", "forced_eos_token_id",
+                 "exponential_decay_length_penalty", "watermarking_config", "renormalize_logits",
+                 "remove_invalid_values", "guidance_scale"]
+        if temperature > 0:
+            names += ["min_p", "typical_p", "epsilon_cutoff", "eta_cutoff", "top_h"]
+        return [name for name in names if on(name)]
+
+    def processors(self, *, temperature: float, top_p: float = 1.0, top_k: int = 0) -> Any:
+        """transformers' logits processors for these settings, in generate's order and with its conditions
+        (suppression; then, when sampling, temperature unless 1, top-k unless 0, top-p unless 1)."""
+        from transformers.generation.logits_process import (LogitsProcessorList, SuppressTokensLogitsProcessor,
+                                                            TemperatureLogitsWarper, TopKLogitsWarper,
+                                                            TopPLogitsWarper)
+
+        procs = LogitsProcessorList()
+        suppress = self.suppress_ids
+        if suppress is None:  # the checkpoint's own setting, as generate would apply it
+            suppress = getattr(getattr(self.model, "generation_config", None), "suppress_tokens", None)
+        if suppress:
+            procs.append(SuppressTokensLogitsProcessor(list(suppress), device=str(input_device(self.model))))
+        if temperature > 0:
+            if float(temperature) != 1.0:
+                procs.append(TemperatureLogitsWarper(float(temperature)))
+            if int(top_k) != 0:
+                procs.append(TopKLogitsWarper(top_k=int(top_k), min_tokens_to_keep=1))
+            if float(top_p) < 1.0:
+                procs.append(TopPLogitsWarper(top_p=float(top_p), min_tokens_to_keep=1))
+        return procs
+
+    def _fast(self, inputs: Any, *, n: int, max_new_tokens: int, temperature: float, top_p: float, top_k: int,
+              keep_logprobs: bool) -> tuple[Any, Any]:
+        """Prefill once per prompt, repeat the cache for the ``n`` samples, decode with finished rows dropped."""
+        import torch
+        from transformers import DynamicCache
+
+        model = self.model
+        dev = input_device(model)
+        feats = {k: v.to(dev) if isinstance(v, torch.Tensor) else v for k, v in dict(inputs).items()}
+        ids = feats.pop("input_ids")
+        mask = feats.pop("attention_mask", None)
+        if mask is None:
+            mask = torch.ones_like(ids)
+        n_prompts = int(ids.shape[0])
+        # the prompt's positions exactly as generate makes them (text row + multimodal rope rows, from the
+        # attention mask, so left padding is right); each decode step is then "last position + 1" per row
+        pos = model._prepare_position_ids_for_generation(ids, {"input_ids": ids, "attention_mask": mask, **feats})
+        cache = DynamicCache(config=model.config.get_text_config(decoder=True))
+        out = model(input_ids=ids, attention_mask=mask, position_ids=pos, cache=cache, use_cache=True,
+                    logits_to_keep=1, **feats)
+        logits = out.logits[:, -1].to(device=dev, dtype=torch.float32, copy=True)
+        del out, feats
+        nxt = pos[..., -1] + 1  # (4, rows) or (rows,): the next position of every row
+        if n > 1:  # the n samples of a prompt share its prefill
+            cache.batch_repeat_interleave(n)
+            logits = logits.repeat_interleave(n, dim=0)
+            mask = mask.repeat_interleave(n, dim=0)
+            nxt = nxt.repeat_interleave(n, dim=-1)
+        rows = n_prompts * n
+        procs = self.processors(temperature=temperature, top_p=top_p, top_k=top_k)
+        stops = torch.tensor(self.stop_ids, device=dev, dtype=torch.long)
+        tokens = torch.full((rows, max_new_tokens), int(self.pad_id), dtype=torch.long, device=dev)
+        logprobs = torch.zeros((rows, max_new_tokens), dtype=torch.float32, device=dev) if keep_logprobs else None
+        alive = torch.arange(rows, device=dev)  # the original row of every batch row
+        steps = 0
+        for t in range(max_new_tokens):
+            scores = procs(None, logits)
+            if temperature > 0:
+                tok = torch.multinomial(torch.softmax(scores, dim=-1), num_samples=1).squeeze(1)
+            else:
+                tok = torch.argmax(scores, dim=-1)
+            tokens[alive, t] = tok
+            if logprobs is not None:
+                logprobs[alive, t] = torch.log_softmax(scores, dim=-1).gather(-1, tok[:, None]).squeeze(-1)
+            steps = t + 1
+            if t + 1 == max_new_tokens:
+                break
+            running = ~torch.isin(tok, stops)
+            if not bool(running.all()):  # finished rows leave the batch, their cache rows too
+                keep = running.nonzero().squeeze(1)
+                if keep.numel() == 0:
+                    break
+                _select_rows(cache, keep)
+                alive, tok, mask, nxt = alive[keep], tok[keep], mask[keep], nxt[..., keep]
+            mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=1)
+            out = model(input_ids=tok[:, None], attention_mask=mask, position_ids=nxt[..., None], cache=cache,
+                        use_cache=True, logits_to_keep=1)
+            logits = out.logits[:, -1].to(device=dev, dtype=torch.float32, copy=True)
+            del out
+            nxt = nxt + 1
+        del cache
+        return tokens[:, :steps], (logprobs[:, :steps].cpu() if logprobs is not None else None)
 
     # -- reading samples --------------------------------------------------------------------------
     def cut(self, ids: list[int]) -> list[int]:

@@ -47,6 +47,7 @@ from .config import RLConfig
 from .data import load_rl_records
 from .filtering import keep_groups
 from .loss import policy_loss
+from .shared_prompt import micro_batches, shared_logprobs
 
 log = logging.getLogger(__name__)
 _PAD_KEYS = ("input_ids", "attention_mask", "mm_token_type_ids", "token_type_ids")
@@ -164,6 +165,7 @@ class RLTrainer:
         ckpt = self._find_checkpoint(resume) if resume else None
         self.records = self._load_records()  # checked before anything heavy is loaded
         self._load_model(str(ckpt) if ckpt else cfg.model.path)
+        self.engine.sampler = cfg.rollout.sampler  # "fast" | "generate" (onethinker.models.sampling)
         self.stream = PromptStream(self.records, cfg.run.seed)
         self.stats = EMAStats(decay=cfg.algorithm.ema_decay, min_std=cfg.algorithm.min_std,
                               guard=cfg.algorithm.guard, eps=cfg.algorithm.eps)
@@ -240,13 +242,14 @@ class RLTrainer:
 
     # -- rollouts -------------------------------------------------------------------------------
     @torch.no_grad()
-    def _generate(self, prompts: list[Prompt], seed: int, sampler_logprobs: list | None = None
+    def _generate(self, prompts: list[Prompt], seed: int, sampler_logprobs: list | None = None, offset: int = 0
                   ) -> list[tuple[int, list[int], str]]:
         """(index of the prompt, sampled token ids, decoded text) for n samples of every prompt.
 
         ``sampler_logprobs``: a list that receives, per sample, the log-probabilities of its tokens under the
-        distribution the sampler drew them from (generate's processed scores; for tests, which compare them
-        with the update's, so it is off in training: it keeps B x T x vocabulary floats)."""
+        distribution the sampler drew them from (for tests, which compare them with the update's; off in
+        training). ``offset``: where ``prompts`` start in their draw (a refill samples a draw in chunks; the
+        seed of a generation batch depends on its place in the draw only)."""
         r = self.cfg.rollout
         out = []
         keep = sampler_logprobs is not None
@@ -254,71 +257,90 @@ class RLTrainer:
             chunk = prompts[start : start + r.generation_batch_size]
             batch = _to(collate_prompts([p.features for p in chunk], self.pad_id), self.device)
             gen = self.engine.sample(batch, n=r.n, max_new_tokens=r.max_new_tokens, temperature=r.temperature,
-                                     top_p=r.top_p, top_k=r.top_k, seed=seed * 1000 + start, keep_scores=keep)
+                                     top_p=r.top_p, top_k=r.top_k, seed=seed * 1000 + offset + start,
+                                     keep_logprobs=keep)
             for j, ids in enumerate(gen.sequences.tolist()):
                 resp = self.engine.cut(ids)
-                cut = len(resp)
                 if keep:
-                    steps = torch.stack([torch.log_softmax(gen.scores[t][j].float(), dim=-1) for t in range(cut)])
-                    sampler_logprobs.append(steps.gather(-1, torch.tensor(resp, device=steps.device)[:, None])
-                                            .squeeze(-1).cpu())
+                    sampler_logprobs.append(gen.logprobs[j, : len(resp)].clone())
                 text = self.engine.decode(resp)
                 out.append((start + j // r.n, resp, text))
         return out
 
     def _sample_groups(self, step_log: StepLog) -> list[Rollout]:
-        """Draw prompts, roll out, score, filter; repeat until the step has its prompts (or tries run out)."""
+        """Draw prompts, roll out, score, filter; repeat until the step has its prompts (or tries run out).
+
+        A draw (try) takes up to ``prompts_per_step`` prompts from the stream, one generation batch at a time,
+        each at most the number of groups still missing, and stops as soon as the step is full: a refill
+        generates only for the missing groups, and the stream's position counts the prompts sampled."""
         cfg = self.cfg
         want = cfg.rollout.prompts_per_step
         kept: list[Rollout] = []
-        sampled_groups = dropped_groups = 0
-        tries = 0
-        t_roll = t_reward = 0.0
         all_rollouts: list[Rollout] = []
-        while tries < max(1, cfg.algorithm.max_sampling_tries):
+        tally = {"rollout_s": 0.0, "reward_s": 0.0, "dropped": 0}
+        tries = 0
+        full = False
+        while tries < max(1, cfg.algorithm.max_sampling_tries) and not full:
             tries += 1
-            t0 = time.perf_counter()
-            prompts = [self._prompt(rec) for rec in self.stream.take(want)]
-            gen = self._generate(prompts, seed=cfg.run.seed * 100003 + self.step * 101 + tries)
-            t_roll += time.perf_counter() - t0
-            t0 = time.perf_counter()
-            rollouts = []
-            for k, resp, text in gen:
-                rollouts.append(Rollout(prompts[k], f"{self.step}:{tries}:{k}", resp, text))
-            items = [{"response": ro.text, "ground_truth": ro.prompt.record["answer"],
-                      "problem_type": ro.prompt.record["problem_type"], "data_type": ro.prompt.record["data_type"],
-                      "problem_id": ro.group, "problem": ro.prompt.record.get("problem_reserved_text") or ""}
-                     for ro in rollouts]
-            for ro, res in zip(rollouts, self.scorer.score_batch(items)):
-                ro.reward = res
-            t_reward += time.perf_counter() - t0
-            all_rollouts += rollouts
-            groups = [ro.group for ro in rollouts]
-            sampled_groups += len(set(groups))
-            if cfg.algorithm.filter_groups:
-                keep = keep_groups(groups, [ro.reward.accuracy for ro in rollouts], [ro.reward.overall for ro in rollouts],
-                                   low=cfg.algorithm.filter_low, high=cfg.algorithm.filter_high,
-                                   drop_equal_scores=cfg.algorithm.drop_equal_scores)
-            else:
-                keep = set(groups)
-            dropped_groups += len(set(groups)) - len(keep)
-            room = want - len({ro.group for ro in kept})
-            for g in [g for g in dict.fromkeys(groups) if g in keep][:room]:
-                kept += [ro for ro in rollouts if ro.group == g]
-            if len({ro.group for ro in kept}) >= want or not cfg.algorithm.filter_groups:
+            drawn = 0  # prompts of this draw sampled so far
+            while drawn < want and not full:
+                size = min(cfg.rollout.generation_batch_size, want - drawn, want - len({ro.group for ro in kept}))
+                full = self._sample_chunk(size, tries, drawn, kept, all_rollouts, tally)
+                drawn += size
+            if not cfg.algorithm.filter_groups:
                 break
-        step_log.add("time/rollout_s", t_roll)
-        step_log.add("time/reward_s", t_reward)
+        sampled_groups = len({ro.group for ro in all_rollouts})
+        step_log.add("time/rollout_s", tally["rollout_s"])
+        step_log.add("time/reward_s", tally["reward_s"])
         step_log.add("sampling/tries", tries)
         step_log.add("sampling/groups", sampled_groups)
-        step_log.add("sampling/filtered_frac", dropped_groups / max(1, sampled_groups))
+        step_log.add("sampling/filtered_frac", tally["dropped"] / max(1, sampled_groups))
         step_log.add("sampling/kept_groups", len({ro.group for ro in kept}))
         self._log_rewards(all_rollouts, step_log)
         return kept
 
+    def _sample_chunk(self, size: int, tries: int, drawn: int, kept: list[Rollout], all_rollouts: list[Rollout],
+                      tally: dict) -> bool:
+        """Part of :meth:`_sample_groups`: take ``size`` prompts (at place ``drawn`` of draw ``tries``), roll
+        out, score, filter, add the kept groups to ``kept``; True when the step is full."""
+        cfg = self.cfg
+        want = cfg.rollout.prompts_per_step
+        t0 = time.perf_counter()
+        prompts = [self._prompt(rec) for rec in self.stream.take(size)]
+        gen = self._generate(prompts, seed=cfg.run.seed * 100003 + self.step * 101 + tries, offset=drawn)
+        tally["rollout_s"] += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        rollouts = [Rollout(prompts[k], f"{self.step}:{tries}:{drawn + k}", resp, text) for k, resp, text in gen]
+        items = [{"response": ro.text, "ground_truth": ro.prompt.record["answer"],
+                  "problem_type": ro.prompt.record["problem_type"], "data_type": ro.prompt.record["data_type"],
+                  "problem_id": ro.group, "problem": ro.prompt.record.get("problem_reserved_text") or ""}
+                 for ro in rollouts]
+        for ro, res in zip(rollouts, self.scorer.score_batch(items)):
+            ro.reward = res
+        tally["reward_s"] += time.perf_counter() - t0
+        all_rollouts += rollouts
+        groups = [ro.group for ro in rollouts]
+        if cfg.algorithm.filter_groups:
+            keep = keep_groups(groups, [ro.reward.accuracy for ro in rollouts], [ro.reward.overall for ro in rollouts],
+                               low=cfg.algorithm.filter_low, high=cfg.algorithm.filter_high,
+                               drop_equal_scores=cfg.algorithm.drop_equal_scores)
+        else:
+            keep = set(groups)
+        tally["dropped"] += len(set(groups)) - len(keep)
+        room = want - len({ro.group for ro in kept})
+        for g in [g for g in dict.fromkeys(groups) if g in keep][:room]:
+            kept += [ro for ro in rollouts if ro.group == g]
+        return len({ro.group for ro in kept}) >= want
+
     # -- log-probabilities ------------------------------------------------------------------------
     def _logprobs(self, model: Any, rollouts: list[Rollout]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-token log-probabilities of the responses (B, R) and their mask."""
+        """Per-token log-probabilities of the responses (B, R) and their mask. With ``optim.shared_prompt``
+        each distinct prompt of ``rollouts`` runs once for its rollouts (``onethinker.rl.shared_prompt``);
+        otherwise every rollout runs as prompt + response."""
+        if self.cfg.optim.shared_prompt:
+            return shared_logprobs(model, rollouts, pad_id=self.pad_id, device=self.device,
+                                   temperature=self.cfg.rollout.temperature, suppress_ids=self.suppress_ids,
+                                   collate=collate_prompts)
         prompts = collate_prompts([ro.prompt.features for ro in rollouts], self.pad_id)
         plen = prompts["input_ids"].shape[1]
         rlen = max(len(ro.response) for ro in rollouts)
@@ -347,6 +369,7 @@ class RLTrainer:
     def _update(self, rollouts: list[Rollout], step_log: StepLog) -> None:
         cfg = self.cfg
         mb = max(1, cfg.optim.micro_batch_size)
+        shared = cfg.optim.shared_prompt  # micro-batches: length buckets of whole groups (shared_prompt.py)
         groups = list(dict.fromkeys(ro.group for ro in rollouts))
         per_mini = max(1, cfg.optim.mini_batch_prompts)
         rng = random.Random(cfg.run.seed * 7919 + self.step)
@@ -364,14 +387,12 @@ class RLTrainer:
         need_old = [ro for ro in rollouts if ro.group not in first]
         with torch.no_grad():
             if need_old:
-                for i in range(0, len(need_old), mb):
-                    part = need_old[i : i + mb]
+                for part in micro_batches(need_old, mb, shared=shared):
                     logp, _ = self._logprobs(self.model, part)
                     for j, ro in enumerate(part):
                         ro.old_logp = logp[j, : len(ro.response)].detach().cpu()
             if self.ref_model is not None:
-                for i in range(0, len(rollouts), mb):
-                    part = rollouts[i : i + mb]
+                for part in micro_batches(rollouts, mb, shared=shared):
                     ref = self._logprobs(self.ref_model, part)[0]
                     for j, ro in enumerate(part):
                         ro.ref_logp = ref[j, : len(ro.response)].detach().cpu()
@@ -381,8 +402,7 @@ class RLTrainer:
                 mini = [ro for ro in rollouts if ro.group in chosen]
                 tokens = float(sum(len(ro.response) for ro in mini))
                 self.optimizer.zero_grad(set_to_none=True)
-                for i in range(0, len(mini), mb):
-                    part = mini[i : i + mb]
+                for part in micro_batches(mini, mb, shared=shared):
                     logp, mask = self._logprobs(self.model, part)
                     old = logp.detach().clone()
                     ref = torch.zeros_like(logp) if self.ref_model is not None else None

@@ -1,0 +1,145 @@
+"""Prompt-shared log-probabilities for the RL update (issue 23): a group's prompt runs once, its n rollouts
+reuse it.
+
+The per-rollout path (``RLTrainer._logprobs`` with ``optim.shared_prompt: false``) feeds every rollout as
+prompt + response, so a prompt of a group of n rollouts, images or video included, goes forward and
+backward n times (and the vision tower encodes each picture n times). Here, per micro-batch:
+
+1. the distinct prompts of the micro-batch (one per group present; left-padded to one length, their
+   pictures and videos concatenated) run forward once with the cache on, under autograd when the caller
+   wants gradients; the logits of each prompt's last position predict its responses' first token;
+2. the cache is expanded to the micro-batch's rollouts by indexing its batch dimension with the group of
+   each rollout (an indexing op: the graph is kept, and the gradients of the n rows add up in the prompt's
+   keys and values, hence in the prompt's layers, its embeddings and the vision tower);
+3. the responses (right-padded) run on that cache with explicit position ids: with multimodal rope a
+   response token's position is not its index in the padded row but the prompt's next rope position
+   (``get_rope_index``: the largest position of the prompt's tokens + 1, pictures counted by their grid)
+   plus its offset in the response, the same as the full-sequence forward computes for it.
+
+Temperature scaling and the suppressed (vision placeholder) ids are applied exactly as in the per-rollout
+path, so both give the same log-probabilities (to float rounding) and the same loss and gradients
+(``tests/test_shared_prompt.py``).
+
+Micro-batches (:func:`micro_batches`): the rollouts of a mini-batch are bucketed by length, keeping each
+group's rollouts together so that a prompt runs in as few micro-batches as possible (a prompt is most of a
+rollout's tokens: splitting a group costs a prompt forward, while the padding a bucket saves is a few response
+tokens).
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, Sequence
+
+import torch
+
+_ROPE_KEYS = ("input_ids", "mm_token_type_ids", "image_grid_thw", "video_grid_thw", "second_per_grid_ts",
+              "attention_mask")
+
+
+def micro_batches(rollouts: Sequence[Any], size: int, *, shared: bool = True) -> list[list[Any]]:
+    """Split ``rollouts`` (a mini-batch) into micro-batches of at most ``size`` rollouts.
+
+    ``shared=False``: consecutive chunks in the given order (the per-rollout path's batching).
+    ``shared=True``: length buckets made of whole groups. Groups are ordered by their longest response,
+    each group's rollouts by length (longest first), and the rollouts cut into consecutive chunks of
+    ``size``: responses of similar lengths share a micro-batch (little right padding), and a group is
+    split over two micro-batches only where it straddles a cut (its prompt then runs in both)."""
+    size = max(1, int(size))
+    items = list(rollouts)
+    if not shared:
+        return [items[i : i + size] for i in range(0, len(items), size)]
+    groups: dict[Any, list[Any]] = {}
+    for ro in items:
+        groups.setdefault(ro.group, []).append(ro)
+    order = sorted(groups.values(), key=lambda g: -max(len(ro.response) for ro in g))  # stable: ties keep order
+    flat = [ro for g in order for ro in sorted(g, key=lambda ro: -len(ro.response))]
+    return [flat[i : i + size] for i in range(0, len(flat), size)]
+
+
+def _rope_positions(model: Any, prompts: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(position ids of the prompt tokens, (3, G, P) for multimodal rope or (G, P) otherwise; the position
+    of each prompt's next token, (G,)) as the full-sequence forward computes them (left padding ignored)."""
+    mask = prompts["attention_mask"]
+    # Qwen2.5-VL / Qwen3-VL keep it on the inner model (found through any wrapper, e.g. peft's)
+    rope = next((m.get_rope_index for m in model.modules() if callable(getattr(m, "get_rope_index", None))), None)
+    media = any(k in prompts for k in ("image_grid_thw", "video_grid_thw"))
+    if media and (rope is None or "mm_token_type_ids" not in prompts):
+        raise ValueError(f"{type(model).__name__}: prompts with pictures need the model's get_rope_index and the "
+                         "processor's mm_token_type_ids for the prompt-shared update (set optim.shared_prompt: false)")
+    if rope is not None and "mm_token_type_ids" in prompts:
+        accepted = inspect.signature(rope).parameters
+        kwargs = {k: prompts[k] for k in _ROPE_KEYS if k in prompts and k in accepted}
+        pos, _ = rope(**kwargs)
+        nxt = pos.masked_fill(~mask.bool()[None], -1).amax(dim=(0, 2)) + 1
+        return pos, nxt
+    pos = (mask.long().cumsum(-1) - 1).clamp(min=0)
+    return pos, mask.long().sum(-1)
+
+
+def _cache_of(out: Any) -> Any:
+    cache = getattr(out, "cache", None)
+    return cache if cache is not None else getattr(out, "past_key_values", None)
+
+
+def _expand(cache: Any, idx: torch.Tensor) -> None:
+    """Rows ``idx`` of every layer's keys and values (a prompt's row once per rollout of its group).
+
+    ``index_select``, not the cache's ``batch_select_indices`` (advanced indexing): the backward of advanced
+    indexing adds the n rows' gradients with parallel atomic float adds on the CPU, in a varying order, so
+    two identical updates would differ in the last bits (and a resumed run would not equal an uninterrupted
+    one); ``index_select``'s backward adds them in a fixed order."""
+    layers = getattr(cache, "layers", None)
+    if layers is None:
+        cache.batch_select_indices(idx)
+        return
+    for layer in layers:
+        if getattr(layer, "keys", None) is None or layer.keys.numel() == 0:
+            continue
+        layer.keys = layer.keys.index_select(0, idx)
+        layer.values = layer.values.index_select(0, idx)
+
+
+def shared_logprobs(model: Any, rollouts: Sequence[Any], *, pad_id: int, device: torch.device,
+                    temperature: float, suppress_ids: Sequence[int] | None,
+                    collate: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-token log-probabilities (B, R) of the rollouts' responses and their mask, each distinct prompt run
+    once (see the module's description). ``collate``: the trainer's left-padding collate of single-prompt
+    features (``onethinker.rl.trainer.collate_prompts``). Differentiable when autograd is on."""
+    keys = list(dict.fromkeys(ro.group for ro in rollouts))
+    first = {}
+    for ro in rollouts:
+        first.setdefault(ro.group, ro)
+    row_of = {g: i for i, g in enumerate(keys)}
+    idx = torch.tensor([row_of[ro.group] for ro in rollouts], dtype=torch.long, device=device)
+
+    prompts = {k: v.to(device) if isinstance(v, torch.Tensor) else v
+               for k, v in collate([first[g].prompt.features for g in keys], pad_id).items()}
+    pos, nxt = _rope_positions(model, prompts)
+    out = model(**prompts, position_ids=pos, use_cache=True, logits_to_keep=1)
+    cache = _cache_of(out)
+    if cache is None:
+        raise RuntimeError(f"{type(model).__name__} returned no cache: the prompt-shared update needs one "
+                           "(set optim.shared_prompt: false)")
+    head = out.logits[:, -1:, :]  # (G, 1, V): predicts each group's first response token
+    _expand(cache, idx)  # (G, ...) -> (B, ...), differentiable
+
+    rlen = max(1, max(len(ro.response) for ro in rollouts))
+    resp = torch.full((len(rollouts), rlen), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rollouts), rlen), dtype=torch.float32)
+    for i, ro in enumerate(rollouts):
+        resp[i, : len(ro.response)] = torch.tensor(ro.response, dtype=torch.long)
+        mask[i, : len(ro.response)] = 1.0
+    resp, mask = resp.to(device), mask.to(device)
+    attention = torch.cat([prompts["attention_mask"].index_select(0, idx), mask.to(prompts["attention_mask"].dtype)], 1)
+    rpos = nxt.index_select(0, idx)[:, None] + torch.arange(rlen, device=device)[None, :]
+    rpos = rpos[None].expand(pos.shape[0], -1, -1) if pos.dim() == 3 else rpos
+    body = model(input_ids=resp, attention_mask=attention, position_ids=rpos, cache=cache, use_cache=True)
+    # the logits at response position t predict token t + 1; the last one predicts nothing we need
+    logits = torch.cat([head.index_select(0, idx), body.logits[:, :-1, :]], dim=1).float()
+    if temperature > 0:
+        logits = logits / temperature
+    if suppress_ids:
+        logits[..., list(suppress_ids)] = float("-inf")
+    logp = torch.log_softmax(logits, dim=-1).gather(-1, resp[..., None]).squeeze(-1)
+    return logp, mask
