@@ -143,22 +143,56 @@ def _peak_mb() -> float:
 # --------------------------------------------------------------------------------------------
 # Data and model (built once under --work-dir, reused)
 # --------------------------------------------------------------------------------------------
+def demo_corpus(work: Path, rl: int, seed: int, *, sft: int = 8, folder: str = "demo-corpus") -> Path:
+    """A corpus made with the demo's plan (its RL keys, images and videos) with ``rl`` RL prompts, built once
+    under ``work`` (the benchmarks share it: this one, rl_update.py, sampler.py)."""
+    from dataclasses import replace
+
+    from onethinker.recipes.stages import DemoCorpus
+    from onethinker.synthetic.corpus import synthesize
+
+    corpus = work / folder
+    if not (corpus / "onethinker_rl_train.json").is_file():
+        print(f"building a demo-like corpus ({rl} RL prompts, images and videos) in {corpus} ...", flush=True)
+        synthesize(replace(DemoCorpus(), sft=sft, rl=rl, heldout=8).synth_config(seed, workers=1), corpus)
+    return corpus
+
+
+def demo_model(work: Path, corpus: Path, seed: int, model: str | None = None) -> Path:
+    """``model``, else the shipped demo base, else a random tiny model built on ``corpus`` once under ``work``."""
+    from onethinker.models.tiny import build_tiny
+    from onethinker.recipes.stages import shipped_base
+
+    if model:
+        return Path(model)
+    if shipped_base() is not None:
+        return shipped_base()
+    out = work / "model"
+    if not (out / "config.json").is_file():
+        print(f"building the tiny model in {out} ...", flush=True)
+        build_tiny(out, corpus_dir=corpus, size="tiny", seed=seed)
+    return out
+
+
+def busy_warning(cores: list[float | None], threads: int) -> str | None:
+    """A warning when other processes used the CPUs during the timed runs (``OtherLoad.cores()`` of each)."""
+    seen = [c for c in cores if c is not None]
+    if not seen or max(seen) + threads <= (os.cpu_count() or 1) + 0.25:
+        return None
+    return (f"warning: other processes kept up to {max(seen):.2f} of {os.cpu_count()} CPU cores busy: the figures are "
+            "slower than on an idle machine" + (", and erratic with more torch threads than free cores (try --threads 1)"
+                                                if threads > 1 else ""))
+
+
 def prepare(work: Path, n_records: int, seed: int, shape: str = "bench") -> tuple[Path, Path]:
     """(corpus folder, model folder). bench: an image-only synthetic corpus and the random tiny model;
     demo: a corpus made with the demo's plan (images and videos) and the shipped demo base."""
     from onethinker.synthetic.corpus import SynthConfig, synthesize
 
     if shape == "demo":
-        from dataclasses import replace
+        from onethinker.recipes.stages import shipped_base
 
-        from onethinker.recipes.stages import DemoCorpus, shipped_base
-
-        corpus = work / "demo-corpus"
-        if not (corpus / "onethinker_rl_train.json").is_file():
-            print(f"building a demo-like corpus ({n_records} RL prompts, images and videos) in {corpus} ...",
-                  flush=True)
-            plan = replace(DemoCorpus(), sft=8, rl=n_records, heldout=8)
-            synthesize(plan.synth_config(seed, workers=1), corpus)
+        corpus = demo_corpus(work, n_records, seed)
         base = shipped_base()
         if base is None:
             raise SystemExit("the shipped demo base (onethinker/assets/demo-base) is missing: --shape demo needs it")
@@ -722,10 +756,8 @@ def main(argv: list[str] | None = None) -> int:
                     res.others.append(cores)
                     print(f"  (other processes kept {cores:.2f} of {os.cpu_count()} CPU cores busy meanwhile)")
         others = [c for r in results.values() for c in r.others]
-        if others and max(others) + args.threads > (os.cpu_count() or 1) + 0.25:
-            print("warning: other processes were using the CPUs; the figures are slower than on an idle machine"
-                  + (", much slower with more torch threads than free cores (try --threads 1)" if args.threads > 1
-                     else ""))
+        if busy_warning(others, args.threads):
+            print(busy_warning(others, args.threads))
         if others and max(others) - min(others) > 0.25:
             print("warning: the engines did not run under the same load (see above); run again, or with --rounds")
         report(results, args)

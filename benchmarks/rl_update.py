@@ -37,35 +37,6 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 
 
-def prepare(work: Path, records: int, seed: int) -> Path:
-    """A corpus made with the demo's plan (its RL keys and video share), ``records`` RL prompts."""
-    from dataclasses import replace
-
-    from onethinker.recipes.stages import DemoCorpus
-    from onethinker.synthetic.corpus import synthesize
-
-    corpus = work / "corpus"
-    if not (corpus / "onethinker_rl_train.json").is_file():
-        print(f"building a demo-like corpus ({records} RL prompts) in {corpus} ...", flush=True)
-        plan = replace(DemoCorpus(), sft=8, rl=records, heldout=8)
-        synthesize(plan.synth_config(seed, workers=1), corpus)
-    return corpus
-
-
-def default_model(work: Path, corpus: Path, seed: int) -> Path:
-    from onethinker.recipes.stages import shipped_base
-
-    base = shipped_base()
-    if base is not None:
-        return base
-    from onethinker.models.tiny import build_tiny
-
-    out = work / "model"
-    if not (out / "config.json").is_file():
-        build_tiny(out, corpus_dir=corpus, size="tiny", seed=seed)
-    return out
-
-
 def _rss_mb() -> float:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
@@ -179,14 +150,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     sys.path.insert(0, str(HERE))
-    from rl_step import OtherLoad
+    from rl_step import OtherLoad, busy_warning, demo_corpus, demo_model
 
     tmp = tempfile.TemporaryDirectory(prefix="rl_update_") if args.work_dir is None else None
     work = Path(tmp.name if tmp else args.work_dir)
     work.mkdir(parents=True, exist_ok=True)
     try:
-        corpus = prepare(work, args.records, args.seed)
-        model = Path(args.model) if args.model else default_model(work, corpus, args.seed)
+        corpus = demo_corpus(work, args.records, args.seed, folder="corpus")
+        model = demo_model(work, corpus, args.seed, args.model)
         results: dict[str, list[dict]] = {"full": [], "shared": []}
         others: dict[str, list[float]] = {"full": [], "shared": []}
         for k in range(args.rounds):
@@ -232,10 +203,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{med_cpu['full'] / med_cpu['shared']:.2f}x); peak RSS "
               f"{max(x['maxrss_mb'] for x in results['full']) / max(x['maxrss_mb'] for x in results['shared']):.2f}x; "
               f"autograd memory {max(x['saved_mb'] for x in results['full']) / max(x['saved_mb'] for x in results['shared']):.2f}x")
-        load = others["full"] + others["shared"]
-        if load and max(load) + args.threads > (os.cpu_count() or 1) + 0.25:
-            print("warning: other processes were using the CPUs meanwhile; the times are slower than on an idle machine"
-                  + (" and, with more torch threads than free cores, erratic (try --threads 1)" if args.threads > 1 else ""))
+        if busy_warning(others["full"] + others["shared"], args.threads):
+            print(busy_warning(others["full"] + others["shared"], args.threads))
     finally:
         if tmp is not None:
             tmp.cleanup()

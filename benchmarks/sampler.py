@@ -26,7 +26,6 @@ shows).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import os
 import statistics
@@ -35,29 +34,6 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
-
-
-def prepare(work: Path, seed: int, model: str | None) -> tuple[Path, Path]:
-    """(corpus folder, model folder): a small corpus made like the demo's, built once under ``work``; the
-    model: ``model``, else the shipped demo base, else a random tiny model built on the corpus."""
-    from onethinker.models.tiny import build_tiny
-    from onethinker.recipes.stages import DemoCorpus, shipped_base
-    from onethinker.synthetic.corpus import synthesize
-
-    corpus = work / "corpus"
-    if not (corpus / "onethinker_rl_train.json").is_file():
-        print(f"building a demo-like synthetic corpus in {corpus} ...", flush=True)
-        plan = dataclasses.replace(DemoCorpus(), sft=80, rl=64, heldout=8)
-        synthesize(plan.synth_config(seed=seed, workers=1), corpus)
-    if model:
-        return corpus, Path(model)
-    if shipped_base() is not None:
-        return corpus, shipped_base()
-    model = work / "model"
-    if not (model / "config.json").is_file():
-        print(f"building the tiny model in {model} ...", flush=True)
-        build_tiny(model, corpus_dir=corpus, size="tiny", seed=seed)
-    return corpus, model
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", category=UserWarning)
     warnings.filterwarnings("ignore", category=FutureWarning)
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from rl_step import OtherLoad  # the benchmarks' shared-machine load meter
+    from rl_step import OtherLoad, busy_warning, demo_corpus, demo_model  # shared with the other benchmarks
 
     from onethinker.data.chat import record_messages
     from onethinker.data.records import read_records
@@ -101,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tmp.name) if tmp else Path(args.work_dir)
     work.mkdir(parents=True, exist_ok=True)
     try:
-        corpus, model_dir = prepare(work, args.seed, args.model)
+        corpus = demo_corpus(work, 64, args.seed, sft=80, folder="corpus")
+        model_dir = demo_model(work, corpus, args.seed, args.model)
         # the prompts of the RL trainer's first draw (its seeded order over the RL-train records)
         records = PromptStream(list(read_records(corpus / "onethinker_rl_train.json")), args.seed).take(args.prompts)
         model, processor = load(str(model_dir), dtype="float32", device="cpu")
@@ -140,8 +117,8 @@ def main(argv: list[str] | None = None) -> int:
                       f"{tok:7.0f} tokens (mean {tok / (args.prompts * n):.1f}, longest row "
                       f"{statistics.median(longest[sampler]):.0f})  {tok / t:7.0f} tokens/s")
             print(f"  ratio generate / fast: {old / new:.2f}x")
-            if cores is not None and cores + args.threads > (os.cpu_count() or 1) + 0.25:
-                print(f"  (other processes kept {cores:.2f} of {os.cpu_count()} CPU cores busy: slower figures)")
+            if busy_warning([cores], args.threads):
+                print("  " + busy_warning([cores], args.threads))
 
         run(f"sampling at temperature {args.temperature}", args.n, args.temperature)
         if not args.skip_greedy:

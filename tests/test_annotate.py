@@ -26,6 +26,7 @@ from onethinker.generate.base import Generator
 from onethinker.generate.openai_backend import OpenAIGenerator
 from onethinker.generate.server import ChatServer
 from onethinker.rewards import score
+from http_helpers import send_json
 
 
 # -------------------------------------------------------------------------------------------------
@@ -118,14 +119,7 @@ class Scripted(BaseHTTPRequestHandler):
     def _send(self, status, payload, headers=None):
         with self.server.lock:  # answered (before the reply leaves: the client may ask again at once)
             self.server.in_flight -= 1
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        send_json(self, status, payload, headers)
 
     def log_message(self, *args):
         pass

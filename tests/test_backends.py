@@ -18,6 +18,7 @@ from onethinker.evaluate.runner import EvalConfig, evaluate
 from onethinker.evaluate.store import ResultStore
 from onethinker.generate.base import GenerationRequest, Generator, SamplingConfig
 from onethinker.generate.openai_backend import OpenAIGenerator
+from http_helpers import send_json
 
 
 class FakeChat(BaseHTTPRequestHandler):
@@ -26,12 +27,7 @@ class FakeChat(BaseHTTPRequestHandler):
         self.server.requests.append((self.path, dict(self.headers), body))
         choices = [{"index": i, "message": {"role": "assistant", "content": "<think>t</think><answer>A</answer>"}}
                    for i in range(body.get("n", 1))]
-        payload = json.dumps({"choices": choices}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+        send_json(self, 200, {"choices": choices})
 
     def log_message(self, *args):
         pass
@@ -183,14 +179,7 @@ class Flaky(BaseHTTPRequestHandler):
         status, headers = self.server.script.pop(0) if self.server.script else (200, {})
         body = ({"choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}}]} if status == 200
                 else {"error": {"message": f"status {status}"}})
-        payload = json.dumps(body).encode()
-        self.send_response(status)
-        for k, v in headers.items():
-            self.send_header(k, v)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+        send_json(self, status, body, headers)
 
     def log_message(self, *args):
         pass

@@ -11,6 +11,7 @@ import pytest
 from onethinker.reward.judge import JudgeConfig, JudgeItem, PolarJudge, normalize_groups, polar_text
 from onethinker.rewards import RewardConfig, RewardScorer
 from onethinker.reward.scorers import TextScorers
+from http_helpers import send_json
 
 
 def _output_of(text: str) -> str:
@@ -37,12 +38,7 @@ class FakePolar(BaseHTTPRequestHandler):
         data = [{"index": i, "data": [[0.0], [float(len(_output_of(t)))]]} for i, t in enumerate(body["input"])]
         if srv.drop_one:
             data = data[:-1]
-        payload = json.dumps({"object": "list", "data": data}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+        send_json(self, 200, {"object": "list", "data": data})
 
     def log_message(self, *args):
         pass

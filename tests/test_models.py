@@ -384,26 +384,9 @@ def test_load_errors(tmp_path, tiny_dir):
 
 def test_qwen2_5_vl_checkpoint_loads_and_takes_the_same_inputs(tiny, mixed, tmp_path):
     """The same load/build_inputs/generate path serves a Qwen2.5-VL (patch 14, fps-based temporal rope)."""
-    from transformers import (Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLProcessor,
-                              Qwen2VLImageProcessor, Qwen2VLVideoProcessor)
+    from model_helpers import save_tiny_qwen2_5_vl
 
-    tok = tiny[1].tokenizer
-    ids = tok.convert_tokens_to_ids
-    cfg = Qwen2_5_VLConfig(
-        text_config=dict(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                         num_attention_heads=2, num_key_value_heads=1, bos_token_id=ids("<|endoftext|>"),
-                         eos_token_id=ids("<|im_end|>"), pad_token_id=ids("<|endoftext|>"),
-                         rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [4, 6, 6]}),
-        vision_config=dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=64,
-                           fullatt_block_indexes=[1], window_size=56),
-        image_token_id=ids("<|image_pad|>"), video_token_id=ids("<|video_pad|>"),
-        vision_start_token_id=ids("<|vision_start|>"), vision_end_token_id=ids("<|vision_end|>"))
-    torch.manual_seed(0)
-    Qwen2_5_VLForConditionalGeneration(cfg).save_pretrained(tmp_path / "q25")
-    Qwen2_5_VLProcessor(
-        image_processor=Qwen2VLImageProcessor(size={"shortest_edge": 28 * 28 * 4, "longest_edge": 28 * 28 * 16}),
-        video_processor=Qwen2VLVideoProcessor(size={"shortest_edge": 28 * 28 * 4, "longest_edge": 28 * 28 * 64}),
-        tokenizer=tok, chat_template=CHAT_TEMPLATE).save_pretrained(tmp_path / "q25")
+    save_tiny_qwen2_5_vl(tiny[1].tokenizer, tmp_path / "q25", video_longest_edge=28 * 28 * 64)
 
     model, processor = load(tmp_path / "q25")
     assert model.config.model_type == "qwen2_5_vl"

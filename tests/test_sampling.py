@@ -252,28 +252,9 @@ def test_transformers_backend_takes_the_sampler(tiny_model_dir, corpus):
 def test_fast_sampler_on_a_qwen2_5_vl(tiny_model_dir, corpus, tmp_path):
     """Qwen2.5-VL (patch 14, seconds-per-grid temporal rope): greedy equals generate's with rows ending at
     different steps, and sampled log-probabilities equal a fresh forward pass, for image and video prompts."""
-    from transformers import (Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLProcessor,
-                              Qwen2VLImageProcessor, Qwen2VLVideoProcessor)
+    from model_helpers import save_tiny_qwen2_5_vl
 
-    from onethinker.models.tiny import CHAT_TEMPLATE
-
-    tok = load(str(tiny_model_dir))[1].tokenizer
-    ids = tok.convert_tokens_to_ids
-    cfg = Qwen2_5_VLConfig(
-        text_config=dict(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                         num_attention_heads=2, num_key_value_heads=1, bos_token_id=ids("<|endoftext|>"),
-                         eos_token_id=ids("<|im_end|>"), pad_token_id=ids("<|endoftext|>"),
-                         rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [4, 6, 6]}),
-        vision_config=dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=64,
-                           fullatt_block_indexes=[1], window_size=56),
-        image_token_id=ids("<|image_pad|>"), video_token_id=ids("<|video_pad|>"),
-        vision_start_token_id=ids("<|vision_start|>"), vision_end_token_id=ids("<|vision_end|>"))
-    torch.manual_seed(0)
-    Qwen2_5_VLForConditionalGeneration(cfg).save_pretrained(tmp_path / "q25")
-    Qwen2_5_VLProcessor(
-        image_processor=Qwen2VLImageProcessor(size={"shortest_edge": 28 * 28 * 4, "longest_edge": 28 * 28 * 16}),
-        video_processor=Qwen2VLVideoProcessor(size={"shortest_edge": 28 * 28 * 4, "longest_edge": 28 * 28 * 16}),
-        tokenizer=tok, chat_template=CHAT_TEMPLATE).save_pretrained(tmp_path / "q25")
+    save_tiny_qwen2_5_vl(load(str(tiny_model_dir))[1].tokenizer, tmp_path / "q25")
     model, processor = load(tmp_path / "q25")
     assert model.config.model_type == "qwen2_5_vl"
     recs = _one_per_task(corpus)

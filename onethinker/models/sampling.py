@@ -53,15 +53,25 @@ def input_device(model: Any):
         return next(model.parameters()).device
 
 
-def _select_rows(cache: Any, rows: Any) -> None:
-    """Keep ``rows`` of every cache layer (indices moved to each layer's device: device_map="auto")."""
+def select_cache_rows(cache: Any, rows: Any) -> None:
+    """Rows ``rows`` (in order, repeats allowed) of every cache layer's keys and values, in place: the sampler
+    drops finished rows with it, the prompt-shared update repeats a prompt's row for its rollouts.
+
+    ``index_select``, not the cache's ``batch_select_indices`` (advanced indexing): it is differentiable with a
+    backward that adds repeated rows' gradients in a fixed order (advanced indexing's CPU backward adds them
+    with parallel atomic adds in a varying order, so two identical updates would differ in the last bits and a
+    resumed run would not equal an uninterrupted one). Indices go to each layer's device (device_map="auto")."""
     layers = getattr(cache, "layers", None)
-    if not layers:
+    if layers is None:
         cache.batch_select_indices(rows)
         return
     for layer in layers:
         keys = getattr(layer, "keys", None)
-        layer.batch_select_indices(rows.to(keys.device) if hasattr(keys, "device") else rows)
+        if keys is None or keys.numel() == 0:
+            continue
+        idx = rows.to(keys.device)
+        layer.keys = keys.index_select(0, idx)
+        layer.values = layer.values.index_select(0, idx)
 
 
 @dataclass
@@ -305,7 +315,7 @@ class SamplingEngine:
                 keep = running.nonzero().squeeze(1)
                 if keep.numel() == 0:
                     break
-                _select_rows(cache, keep)
+                select_cache_rows(cache, keep)
                 alive, tok, mask, nxt = alive[keep], tok[keep], mask[keep], nxt[..., keep]
             mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=1)
             out = model(input_ids=tok[:, None], attention_mask=mask, position_ids=nxt[..., None], cache=cache,

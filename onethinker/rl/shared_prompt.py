@@ -33,6 +33,8 @@ from typing import Any, Sequence
 
 import torch
 
+from ..models.sampling import select_cache_rows
+
 _ROPE_KEYS = ("input_ids", "mm_token_type_ids", "image_grid_thw", "video_grid_thw", "second_per_grid_ts",
               "attention_mask")
 
@@ -82,22 +84,27 @@ def _cache_of(out: Any) -> Any:
     return cache if cache is not None else getattr(out, "past_key_values", None)
 
 
-def _expand(cache: Any, idx: torch.Tensor) -> None:
-    """Rows ``idx`` of every layer's keys and values (a prompt's row once per rollout of its group).
+def pad_responses(rollouts: Sequence[Any], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The rollouts' responses right-padded with ``pad_id`` (B, R) and their mask (float32), on the CPU."""
+    rlen = max(1, max(len(ro.response) for ro in rollouts))
+    resp = torch.full((len(rollouts), rlen), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rollouts), rlen), dtype=torch.float32)
+    for i, ro in enumerate(rollouts):
+        resp[i, : len(ro.response)] = torch.tensor(ro.response, dtype=torch.long)
+        mask[i, : len(ro.response)] = 1.0
+    return resp, mask
 
-    ``index_select``, not the cache's ``batch_select_indices`` (advanced indexing): the backward of advanced
-    indexing adds the n rows' gradients with parallel atomic float adds on the CPU, in a varying order, so
-    two identical updates would differ in the last bits (and a resumed run would not equal an uninterrupted
-    one); ``index_select``'s backward adds them in a fixed order."""
-    layers = getattr(cache, "layers", None)
-    if layers is None:
-        cache.batch_select_indices(idx)
-        return
-    for layer in layers:
-        if getattr(layer, "keys", None) is None or layer.keys.numel() == 0:
-            continue
-        layer.keys = layer.keys.index_select(0, idx)
-        layer.values = layer.values.index_select(0, idx)
+
+def token_logprobs(logits: torch.Tensor, tokens: torch.Tensor, *, temperature: float,
+                   suppress_ids: Sequence[int] | None) -> torch.Tensor:
+    """Log-probabilities of ``tokens`` (B, R) under ``logits`` (B, R, V) as the sampler drew them: scaled by
+    the rollout temperature, the suppressed ids at -inf (both paths of the update use it)."""
+    logits = logits.float()
+    if temperature > 0:
+        logits = logits / temperature
+    if suppress_ids:
+        logits[..., list(suppress_ids)] = float("-inf")
+    return torch.log_softmax(logits, dim=-1).gather(-1, tokens[..., None]).squeeze(-1)
 
 
 def shared_logprobs(model: Any, rollouts: Sequence[Any], *, pad_id: int, device: torch.device,
@@ -122,24 +129,14 @@ def shared_logprobs(model: Any, rollouts: Sequence[Any], *, pad_id: int, device:
         raise RuntimeError(f"{type(model).__name__} returned no cache: the prompt-shared update needs one "
                            "(set optim.shared_prompt: false)")
     head = out.logits[:, -1:, :]  # (G, 1, V): predicts each group's first response token
-    _expand(cache, idx)  # (G, ...) -> (B, ...), differentiable
+    select_cache_rows(cache, idx)  # (G, ...) -> (B, ...), differentiable
 
-    rlen = max(1, max(len(ro.response) for ro in rollouts))
-    resp = torch.full((len(rollouts), rlen), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rollouts), rlen), dtype=torch.float32)
-    for i, ro in enumerate(rollouts):
-        resp[i, : len(ro.response)] = torch.tensor(ro.response, dtype=torch.long)
-        mask[i, : len(ro.response)] = 1.0
-    resp, mask = resp.to(device), mask.to(device)
+    resp, mask = (t.to(device) for t in pad_responses(rollouts, pad_id))
+    rlen = resp.shape[1]
     attention = torch.cat([prompts["attention_mask"].index_select(0, idx), mask.to(prompts["attention_mask"].dtype)], 1)
     rpos = nxt.index_select(0, idx)[:, None] + torch.arange(rlen, device=device)[None, :]
     rpos = rpos[None].expand(pos.shape[0], -1, -1) if pos.dim() == 3 else rpos
     body = model(input_ids=resp, attention_mask=attention, position_ids=rpos, cache=cache, use_cache=True)
     # the logits at response position t predict token t + 1; the last one predicts nothing we need
-    logits = torch.cat([head.index_select(0, idx), body.logits[:, :-1, :]], dim=1).float()
-    if temperature > 0:
-        logits = logits / temperature
-    if suppress_ids:
-        logits[..., list(suppress_ids)] = float("-inf")
-    logp = torch.log_softmax(logits, dim=-1).gather(-1, resp[..., None]).squeeze(-1)
-    return logp, mask
+    logits = torch.cat([head.index_select(0, idx), body.logits[:, :-1, :]], dim=1)
+    return token_logprobs(logits, resp, temperature=temperature, suppress_ids=suppress_ids), mask

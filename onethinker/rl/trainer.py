@@ -47,7 +47,7 @@ from .config import RLConfig
 from .data import load_rl_records
 from .filtering import keep_groups
 from .loss import policy_loss
-from .shared_prompt import micro_batches, shared_logprobs
+from .shared_prompt import micro_batches, pad_responses, shared_logprobs, token_logprobs
 
 log = logging.getLogger(__name__)
 _PAD_KEYS = ("input_ids", "attention_mask", "mm_token_type_ids", "token_type_ids")
@@ -342,13 +342,8 @@ class RLTrainer:
                                    temperature=self.cfg.rollout.temperature, suppress_ids=self.suppress_ids,
                                    collate=collate_prompts)
         prompts = collate_prompts([ro.prompt.features for ro in rollouts], self.pad_id)
-        plen = prompts["input_ids"].shape[1]
-        rlen = max(len(ro.response) for ro in rollouts)
-        resp = torch.full((len(rollouts), rlen), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(rollouts), rlen), dtype=torch.float32)
-        for i, ro in enumerate(rollouts):
-            resp[i, : len(ro.response)] = torch.tensor(ro.response, dtype=torch.long)
-            mask[i, : len(ro.response)] = 1.0
+        resp, mask = pad_responses(rollouts, self.pad_id)
+        rlen = resp.shape[1]
         batch = dict(prompts)
         batch["input_ids"] = torch.cat([prompts["input_ids"], resp], dim=1)
         batch["attention_mask"] = torch.cat([prompts["attention_mask"], mask.long()], dim=1)
@@ -357,12 +352,8 @@ class RLTrainer:
                 [prompts["mm_token_type_ids"], torch.zeros_like(resp, dtype=prompts["mm_token_type_ids"].dtype)], dim=1)
         batch = _to(batch, self.device)
         out = model(**batch, use_cache=False, logits_to_keep=rlen + 1)
-        logits = out.logits[:, :-1, :].float()
-        if self.cfg.rollout.temperature > 0:
-            logits = logits / self.cfg.rollout.temperature
-        if self.suppress_ids:
-            logits[..., self.suppress_ids] = float("-inf")
-        logp = torch.log_softmax(logits, dim=-1).gather(-1, resp.to(self.device)[..., None]).squeeze(-1)
+        logp = token_logprobs(out.logits[:, :-1, :], resp.to(self.device), temperature=self.cfg.rollout.temperature,
+                              suppress_ids=self.suppress_ids)
         return logp, mask.to(self.device)
 
     # -- update ---------------------------------------------------------------------------------
