@@ -78,14 +78,14 @@ def test_resume_skips_finished_items_and_repairs_a_torn_line(bench, corpus, tmp_
     ids_in_order = [r["problem_id"] for r in read_records(bench)]
     gen = Counting(noise=0.3)
     first = run(gen, bench, tmp_path, corpus, limit=10)
-    assert first.items == 10 and gen.asked == ids_in_order[:10]
+    assert first.items == 10 and sorted(gen.asked) == sorted(ids_in_order[:10])
     path = tmp_path / "eval_small.jsonl"
     torn_id = ids_in_order[12]
     with path.open("ab") as f:  # a write cut short by a crash
         f.write(b'{"problem_id": %d, "index": 12, "output": "<think>tr' % torn_id)
     gen.asked.clear()
     full = run(gen, bench, tmp_path, corpus)
-    assert gen.asked == ids_in_order[10:]  # only the unfinished items are generated, the torn one among them
+    assert sorted(gen.asked) == sorted(ids_in_order[10:])  # only the unfinished items, the torn one among them
     rows = [json.loads(line) for line in path.read_text().splitlines()]
     ids = [r["problem_id"] for r in rows]
     assert len(ids) == len(set(ids)) == full.items
@@ -240,3 +240,60 @@ def test_cli_prints_text_from_the_data_as_is(bench, corpus, tmp_path, capsys):
     assert main(["infer", "--backend", "scripted", "--media", str(tmp_path / "[/x].png"), "--problem-type", "OCR",
                  "--out", str(tmp_path / "i")]) == 1
     assert "[/x].png: no such file" in capsys.readouterr().err
+
+
+class Recording(ScriptedGenerator):
+    """The scripted model, noting the records of every batch it is given."""
+
+    def __init__(self, **kw):
+        super().__init__(noise=0.0, malformed=0.0, **kw)
+        self.batches = []
+
+    def generate(self, requests, sampling):
+        self.batches.append([r.record for r in requests])
+        return super().generate(requests, sampling)
+
+
+def test_task_order_batches_like_answers_together_and_changes_no_result(bench, corpus, tmp_path):
+    from onethinker.tasks import task_key
+
+    records = list(read_records(bench))
+    results = {}
+    for order in ("file", "task"):
+        gen = Recording()
+        res = run(gen, bench, tmp_path / order, corpus, batch_size=5, order=order)
+        ids = [r["problem_id"] for b in gen.batches for r in b]
+        assert sorted(ids) == sorted(r["problem_id"] for r in records)  # every item once
+        keys = [task_key(r["problem_type"], r["data_type"]) for b in gen.batches for r in b]
+        if order == "file":
+            assert ids == [r["problem_id"] for r in records]
+        else:  # one run of each key, shortest truth first within it
+            runs = [k for i, k in enumerate(keys) if i == 0 or keys[i - 1] != k]
+            assert len(runs) == len(set(keys)) and runs == sorted(runs)
+            by_id = {r["problem_id"]: r for r in records}
+            for k in set(keys):
+                lens = [len(str(by_id[i]["solution"])) for i, kk in zip(ids, keys) if kk == k]
+                assert lens == sorted(lens), k
+        results[order] = res
+    assert results["task"].metrics["families"] == results["file"].metrics["families"]
+    rows = {o: ResultStore(tmp_path / o / "eval_small.jsonl").rows() for o in results}
+    assert {r["problem_id"]: r["score"] for r in rows["task"]} == {r["problem_id"]: r["score"] for r in rows["file"]}
+
+
+def test_task_order_resumes_what_is_left(bench, corpus, tmp_path):
+    n = len(list(read_records(bench)))
+    run(Recording(), bench, tmp_path, corpus, batch_size=4, order="task", limit=n)  # all done
+    store = tmp_path / "eval_small.jsonl"
+    lines = store.read_text().splitlines()
+    store.write_text("\n".join(lines[: n // 2]) + "\n")  # half of them lost
+    gen = Recording()
+    res = run(gen, bench, tmp_path, corpus, batch_size=4, order="task")
+    assert sum(len(b) for b in gen.batches) == n - n // 2
+    assert res.items == n and len(ResultStore(store).rows()) == n
+
+
+def test_bad_eval_config_is_a_clear_error():
+    with pytest.raises(EvalError, match="order must be one of task, file"):
+        EvalConfig(order="random")
+    with pytest.raises(EvalError, match="batch_size must be >= 1"):
+        EvalConfig(batch_size=0)

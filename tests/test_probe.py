@@ -229,6 +229,29 @@ def test_probe_risks_predict_collapse_and_missing_gradient():
     assert len(lines) == 2 and all(ln.startswith("numerical: ") for ln in lines)
     assert "0.400" in lines[0] and "0.550" in lines[0] and "no gradient" in lines[1]
     assert risk_lines({"tasks": {"numerical": {**block, "risks": risks(block)}}}, keys=["OCR"]) == []
+    cut = {**block, "sampled": {"reward": 0.60}, "filter_kept_frac": 0.5, "cut_frac": 0.75}
+    assert risks(cut) == ["cut"] and risks({**cut, "cut_frac": 0.05}) == [] and risks({**cut, "cut_frac": None}) == []
+    line = risk_lines({"config": {"max_new_tokens": 128}, "tasks": {"tracking": {**cut, "risks": ["cut"]}}})
+    assert line == ["tracking: 75% of the samples reached max_new_tokens (128 tokens) and were cut off (no closing "
+                    "tag, reward 0): raise rollout.max_new_tokens above this key's answers"]
+
+
+def test_probe_counts_samples_cut_at_max_new_tokens():
+    """With the model's tokens counted, a sample within CUT_SLACK tokens of max_new_tokens counts as cut; a key
+    whose samples are mostly cut gets the "cut" risk; with whitespace words nothing is claimed."""
+    records = [rl(1, "multiple choice", "B"), rl(2, "spatial grounding", box([0, 0, 100, 100]))]
+    long = "<think>" + "word " * 40 + "</think><answer>"  # cut: no closing tag
+    table = {1: (ans("B"), [ans("B"), ans("A")]), 2: (ans(box([0, 0, 50, 50])), [long, long])}
+    count = lambda text: len(text.split())  # noqa: E731 - stands in for a tokenizer
+    config = ProbeConfig(n=2, batch_size=2, max_new_tokens=40)
+    result, rows = probe(Fixed(table), records, config=config, reward=RewardConfig(workers=0), count_tokens=count,
+                         tokenizer_counts=True)
+    assert [r.cut for r in rows] == [0, 2]
+    assert result["tasks"]["spatial grounding"]["cut_frac"] == 1.0 and "cut" in result["tasks"]["spatial grounding"]["risks"]
+    assert result["tasks"]["multiple choice"]["cut_frac"] == 0.0 and result["all"]["cut_frac"] == 0.5
+    words, rows = probe(Fixed(table), records, config=config, reward=RewardConfig(workers=0), count_tokens=count)
+    assert rows[1].cut is None and words["tasks"]["spatial grounding"]["cut_frac"] is None
+    assert "cut" not in words["tasks"]["spatial grounding"]["risks"]
 
 
 def test_pass_at_k_majority_and_answer_keys():
@@ -251,14 +274,14 @@ def test_pass_at_k_majority_and_answer_keys():
 # the command line
 # ---------------------------------------------------------------------------------------------
 BLOCK_KEYS = {"prompts", "greedy", "sampled", "pass_at_k", "maj_at_k", "no_signal_frac", "majority_baseline",
-              "distinct_frac", "mean_tokens", "filter_kept_frac"}
+              "distinct_frac", "mean_tokens", "filter_kept_frac", "cut_frac"}
 
 
 def check_layout(result, n_records):
     assert set(result) == {"tasks", "all", "config"}
     for key, b in result["tasks"].items():
         assert key in TASKS and set(b) == BLOCK_KEYS | {"risks"}, key
-        assert set(b["risks"]) <= {"below_constant", "no_gradient"}
+        assert set(b["risks"]) <= {"below_constant", "no_gradient", "cut"}
         assert set(b["greedy"]) == set(b["sampled"]) == {"reward", "accuracy", "format"}
         assert set(b["majority_baseline"]) == {"answer", "reward", "accuracy"}
         for v in (b["greedy"]["accuracy"], b["sampled"]["accuracy"], b["pass_at_k"], b["no_signal_frac"],
@@ -366,6 +389,9 @@ def test_probe_cli_transformers_tiny_model(tiny_model, corpus, tmp_path, capsys,
     result = json.loads((out / "probe.json").read_text())
     check_layout(result, 4)
     assert result["config"]["token_count"] == "tokenizer" and result["config"]["run"]["generation_errors"] == 0
+    # a random model rarely stops within 16 tokens: its samples are cut there, and the probe says so
+    assert result["all"]["cut_frac"] > 0.5 and all("cut" in b["risks"] for b in result["tasks"].values()
+                                                    if b["cut_frac"] >= 0.1)
     items = [json.loads(line) for line in (out / "probe_items.jsonl").read_text().splitlines()]
     assert all(isinstance(i["greedy_output"], str) and len(i["sample_outputs"]) == 2 for i in items)
     from transformers import AutoTokenizer

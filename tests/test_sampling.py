@@ -285,3 +285,33 @@ def test_fast_sampler_on_a_qwen2_5_vl(tiny_model_dir, corpus, tmp_path):
         worst = max(worst, float((out.logprobs[i, : len(resp)] - ref).abs().max()))
     print(f"Qwen2.5-VL: largest log-probability difference {worst:.2e}")
     assert worst < 1e-5, worst
+
+
+def test_reserved_cache_drops_the_padding_a_finished_long_prompt_leaves(tiny_model_dir, corpus, monkeypatch):
+    """The decode loop writes into a reserved cache and, when the longest prompt's row ends, drops the leading
+    positions that are padding for every row left: greedy output still equals generate's, and sampled tokens and
+    log-probabilities equal those of the plain (concatenating) cache."""
+    import onethinker.models.sampling as S
+
+    _, _, engine, batch, _, keys = _rl_setup(tiny_model_dir, corpus)
+    lengths = batch["attention_mask"].sum(1)
+    longest = int(lengths.argmax())
+    free = engine.sample(batch, n=1, max_new_tokens=16, sampler="generate").sequences
+    stop = int(free[longest, 1])  # the longest prompt's row ends at step 1 (other rows may end with it)
+    engine.stop_ids = engine.stop_ids + ([stop] if stop not in engine.stop_ids else [])
+    fronts = []
+    real = S.select_cache_rows
+
+    def spy(cache, rows, drop_front=0):
+        fronts.append(drop_front)
+        return real(cache, rows, drop_front)
+
+    monkeypatch.setattr(S, "select_cache_rows", spy)
+    _compare_greedy(engine, batch, 16, keys)
+    assert fronts and max(fronts) > 0, fronts
+    kw = dict(n=2, max_new_tokens=16, temperature=1.0, seed=3, keep_logprobs=True, sampler="fast")
+    reserved = engine.sample(batch, **kw)
+    monkeypatch.setattr(S, "reserve_cache", lambda cache, room: False)
+    plain = engine.sample(batch, **kw)
+    assert torch.equal(reserved.sequences, plain.sequences)
+    assert float((reserved.logprobs - plain.logprobs).abs().max()) < 1e-5

@@ -71,7 +71,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--media-root", help="folder the media paths are relative to (default: each file's folder)")
     p.add_argument("--allow-absolute", action="store_true", help="accept absolute media paths")
     out = p.add_argument("--out", required=True, help="output folder (results, metrics, summary.md, report.html)")
-    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--batch-size", type=positive_int, default=8, help="items per generation batch (default 8)")
+    p.add_argument("--order", choices=("task", "file"), default="task",
+                   help="task (default): batch the items by task key and answer length, so a batch's replies end "
+                        "together (faster; results are the same items); file: the file's order")
     p.add_argument("--limit", type=int, help="evaluate the first N items of each file")
     p.add_argument("--family", action="append", default=[], metavar="BENCH=FAMILY",
                    help="metric family for a benchmark file (by its stem), e.g. eval_anet_rtl=anet_rtl")
@@ -180,7 +183,7 @@ def run_eval(args: argparse.Namespace) -> int:
     cfg = EvalConfig(batch_size=args.batch_size, limit=args.limit, video_fps=args.video_fps, max_frames=args.max_frames,
                      video_max_pixels=args.video_max_pixels, image_max_pixels=args.image_max_pixels, family=families,
                      segmenter=args.segmenter, sam2_config=args.sam2_config, sam2_checkpoint=args.sam2_checkpoint,
-                     device=args.device, allow_absolute=args.allow_absolute)
+                     device=args.device, allow_absolute=args.allow_absolute, order=args.order)
     sampling = SamplingConfig(max_new_tokens=args.max_new_tokens, temperature=args.temperature, seed=args.seed)
     try:
         generator = build_generator_from_args(args)
@@ -273,7 +276,7 @@ def run_suite_command(args: argparse.Namespace) -> int:
     cfg = EvalConfig(batch_size=args.batch_size, limit=args.limit, video_fps=args.video_fps, max_frames=args.max_frames,
                      video_max_pixels=args.video_max_pixels, image_max_pixels=args.image_max_pixels,
                      segmenter=args.segmenter, sam2_config=args.sam2_config, sam2_checkpoint=args.sam2_checkpoint,
-                     device=args.device, allow_absolute=args.allow_absolute)
+                     device=args.device, allow_absolute=args.allow_absolute, order=args.order)
     sampling = SamplingConfig(max_new_tokens=args.max_new_tokens, temperature=args.temperature, seed=args.seed)
     state: dict = {}
 

@@ -149,6 +149,7 @@ def run_probe(args: argparse.Namespace) -> int:
             task = bar.add_task("probing", total=len(records))
             result, rows = probe(generator, records, train_records=train, config=config, reward=reward,
                                  media_root=media_root, source=args.data, count_tokens=count,
+                                 tokenizer_counts=what == "tokenizer",
                                  progress=lambda done, total: bar.update(task, completed=done))
     except ProbeDataError as e:
         console.print(f"[red]error:[/red] {escape(str(e))}", highlight=False)

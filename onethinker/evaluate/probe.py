@@ -30,6 +30,10 @@ training reward (``onethinker.rewards``). Per task key (``onethinker.tasks``: "m
   samples' mean reward is below the key's majority (constant) answer's, so moving toward the constant is the
   reward-correct move and greedy answers can collapse onto it; ``"no_gradient"`` when no group passes the
   filter; :func:`risk_lines` words them;
+- ``cut_frac``: share of the samples that reached ``max_new_tokens`` (counted with the model's tokenizer, within
+  ``CUT_SLACK`` tokens of the limit: a sample cut there has no closing tag, so its format and reward are 0);
+  None when tokens are not counted with a tokenizer. ``risks`` then has ``"cut"`` when at least ``CUT_RISK`` of
+  a key's samples were cut: RL at that length sees a broken answer for the key, whatever the model knows;
 - ``mean_tokens``: mean length of the sampled responses: their text re-tokenised with the model's
   tokenizer when the back-end has one (close to, not exactly, the generated count: decoding drops special
   tokens and re-encoding may split differently), else whitespace-separated words
@@ -85,6 +89,8 @@ __all__ = [
 ANSWER_FORMS: dict[str, str] = {t.key: t.answer_form for t in TASKS.values()}  # declared by each task
 VOTABLE = ("discrete", "text")
 SAME_REWARD_TOL = 1e-9
+CUT_SLACK = 2  # re-tokenised text can be a token or two shorter than what was generated
+CUT_RISK = 0.1  # share of a key's samples cut at max_new_tokens from which the probe warns
 
 
 class ProbeDataError(ValueError):
@@ -254,6 +260,7 @@ class PromptStats:
     no_signal: bool
     tokens: list[int]
     filter_kept: bool = True  # RL's online filter keeps this prompt's group of samples
+    cut: int | None = None  # samples that reached max_new_tokens (None: tokens not counted with a tokenizer)
     baseline: dict[str, Any] | None = None  # answer, reward, accuracy (None: no training answer)
     greedy_output: str = ""
     sample_outputs: list[str] = field(default_factory=list)
@@ -324,6 +331,8 @@ def _block(rows: Sequence[PromptStats], *, with_answer: bool) -> dict[str, Any]:
         "filter_kept_frac": _mean(float(r.filter_kept) for r in rows),
         "majority_baseline": baseline,
         "distinct_frac": len({(r.task, r.greedy_key) for r in rows}) / len(rows) if rows else None,
+        "cut_frac": (sum(r.cut for r in rows) / max(1, sum(len(r.sampled) for r in rows))
+                     if rows and all(r.cut is not None for r in rows) else None),
         "mean_tokens": _mean(tokens),
     }
 
@@ -331,8 +340,9 @@ def _block(rows: Sequence[PromptStats], *, with_answer: bool) -> dict[str, Any]:
 def risks(block: Mapping[str, Any]) -> list[str]:
     """What a task key's probe block predicts for RL: ``"below_constant"`` (samples at the rollout temperature
     score below the key's constant answer: RL's reward-correct move is toward the constant, and greedy answers
-    can slide onto it) and ``"no_gradient"`` (no group passes the online filter: the key trains only through
-    the others)."""
+    can slide onto it), ``"no_gradient"`` (no group passes the online filter: the key trains only through
+    the others) and ``"cut"`` (at least ``CUT_RISK`` of the samples reached ``max_new_tokens``: their answers
+    are cut off and score 0 whatever the model knows)."""
     out = []
     sampled = (block.get("sampled") or {}).get("reward")
     constant = (block.get("majority_baseline") or {}).get("reward")
@@ -340,11 +350,15 @@ def risks(block: Mapping[str, Any]) -> list[str]:
         out.append("below_constant")
     if block.get("prompts") and block.get("filter_kept_frac") == 0:
         out.append("no_gradient")
+    if (block.get("cut_frac") or 0.0) >= CUT_RISK:
+        out.append("cut")
     return out
 
 
 def risk_lines(result: Mapping[str, Any], keys: Sequence[str] | None = None) -> list[str]:
-    """One warning line per task key (of ``keys``, default all) with a risk, in words and figures."""
+    """One warning line per task key (of ``keys``, default all) with a risk, in words and figures (the
+    configuration's ``max_new_tokens`` named where ``result`` has it)."""
+    limit = (result.get("config") or {}).get("max_new_tokens")
     lines = []
     for key, block in result.get("tasks", {}).items():
         if keys is not None and key not in keys:
@@ -357,6 +371,10 @@ def risk_lines(result: Mapping[str, Any], keys: Sequence[str] | None = None) -> 
             elif risk == "no_gradient":
                 lines.append(f"{key}: no group of {block['prompts']} passes RL's filter (every group's mean accuracy "
                              f"outside the filter's bounds): RL gives this key no gradient of its own")
+            elif risk == "cut":
+                at = f" ({limit} tokens)" if limit else ""
+                lines.append(f"{key}: {block['cut_frac']:.0%} of the samples reached max_new_tokens{at} and were cut "
+                             f"off (no closing tag, reward 0): raise rollout.max_new_tokens above this key's answers")
     return lines
 
 
@@ -413,12 +431,15 @@ def probe(
     media_root: str | Path | None = None,
     source: str = "records",
     count_tokens: Callable[[str], int] | None = None,
+    tokenizer_counts: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[dict[str, Any], list[PromptStats]]:
     """Probe ``generator`` on ``records`` (RL or evaluation records whose ground truths parse; see
     ``load_records``). ``train_records`` choose the majority baseline (default: ``records``).
     Returns (the probe.json object, the per-prompt rows); its ``config`` holds only ``run`` (generation
-    errors, reward scorer counts, the baseline's training means and time): ``config_dict`` adds the rest."""
+    errors, reward scorer counts, the baseline's training means and time): ``config_dict`` adds the rest.
+    ``tokenizer_counts``: ``count_tokens`` counts the model's tokens, so samples cut at ``max_new_tokens`` can be
+    told (``cut_frac``)."""
     config = config or ProbeConfig()
     reward = reward or RewardConfig()
     count_tokens = count_tokens or (lambda text: len(text.split()))
@@ -460,6 +481,8 @@ def probe(
                            filter_low=config.filter_low, filter_high=config.filter_high,
                            drop_equal_scores=config.drop_equal_scores)
         row.error = errors[i]
+        if tokenizer_counts:
+            row.cut = sum(t >= config.max_new_tokens - CUT_SLACK for t in tokens)
         rows.append(row)
 
     t0 = time.perf_counter()

@@ -29,6 +29,13 @@ from . import families as F
 from .store import ResultStore, item_key
 
 
+ORDERS = ("task", "file")
+
+
+class EvalError(ValueError):
+    pass
+
+
 @dataclass
 class EvalConfig:
     """Settings of an evaluation run (``onethinker eval`` flags map onto these)."""
@@ -45,10 +52,15 @@ class EvalConfig:
     sam2_checkpoint: str | None = None
     device: str = "cpu"
     allow_absolute: bool = False
+    # "task": the items still to do, batched by task key and the truth answer's length, so a batch's replies
+    # end at about the same step (a batch runs until its longest reply ends); "file": the file's order
+    order: str = "task"
 
-
-class EvalError(ValueError):
-    pass
+    def __post_init__(self) -> None:
+        if self.order not in ORDERS:
+            raise EvalError(f"order must be one of {', '.join(ORDERS)}, got {self.order!r}")
+        if self.batch_size < 1:
+            raise EvalError(f"batch_size must be >= 1, got {self.batch_size}")
 
 
 def family_of(record: dict, override: str | None = None, task: Task | None = None) -> str:
@@ -195,6 +207,13 @@ def _check_media_exist(messages: list[dict]) -> None:
                 raise FileNotFoundError(f"{kind} not found: {item[kind]}")
 
 
+def batch_order(todo: list[int], items: list[ResolvedItem]) -> list[int]:
+    """``todo`` (record indices) grouped by task key, shortest truth answers first within a key: a batch
+    decodes until its longest reply ends, so batching replies of like length saves most of the steps that
+    finished rows would otherwise wait through. Stable: equal keys keep the file's order."""
+    return sorted(todo, key=lambda i: (items[i].task.key, len(items[i].truth_text)))
+
+
 def _generate(generator: Generator, requests: list[GenerationRequest], sampling: SamplingConfig
               ) -> tuple[list[list[str] | None], list[str | None]]:
     """Outputs per request; if the batch fails, each request alone, so one bad item costs only itself."""
@@ -301,6 +320,8 @@ def evaluate(
         store = ResultStore(out / f"{bench}.jsonl")
         done = store.load()
         todo = [i for i, r in enumerate(records) if item_key(r.get("problem_id")) not in done]
+        if cfg.order == "task":
+            todo = batch_order(todo, items)
         if progress:
             progress(bench, len(records) - len(todo), len(records))
         for start in range(0, len(todo), cfg.batch_size):

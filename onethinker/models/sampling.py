@@ -32,6 +32,7 @@ Two samplers give the same distributions (``sampler``):
 from __future__ import annotations
 
 import contextlib
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,9 +54,11 @@ def input_device(model: Any):
         return next(model.parameters()).device
 
 
-def select_cache_rows(cache: Any, rows: Any) -> None:
+def select_cache_rows(cache: Any, rows: Any, drop_front: int = 0) -> None:
     """Rows ``rows`` (in order, repeats allowed) of every cache layer's keys and values, in place: the sampler
     drops finished rows with it, the prompt-shared update repeats a prompt's row for its rollouts.
+    ``drop_front``: also drop that many leading positions (padding of every row kept), reserved layers only
+    (``reserve_cache``; others keep them).
 
     ``index_select``, not the cache's ``batch_select_indices`` (advanced indexing): it is differentiable with a
     backward that adds repeated rows' gradients in a fixed order (advanced indexing's CPU backward adds them
@@ -66,12 +69,90 @@ def select_cache_rows(cache: Any, rows: Any) -> None:
         cache.batch_select_indices(rows)
         return
     for layer in layers:
+        if hasattr(layer, "keep"):  # a reserved layer (reserve_cache): its own selection
+            layer.keep(rows, drop_front)
+            continue
         keys = getattr(layer, "keys", None)
         if keys is None or keys.numel() == 0:
             continue
         idx = rows.to(keys.device)
         layer.keys = keys.index_select(0, idx)
         layer.values = layer.values.index_select(0, idx)
+
+
+def reserve_cache(cache: Any, room: int) -> bool:
+    """``cache`` (a prefilled transformers ``DynamicCache``) with every layer's keys and values moved into a buffer
+    with ``room`` more positions, so each decode step writes its token in place instead of concatenating (a
+    concatenation copies the whole cache of every layer at every step). The cache as it is where its layers
+    are not transformers' plain ``DynamicLayer`` (another cache kind, an older transformers). Returns whether
+    it was reserved."""
+    try:
+        from transformers.cache_utils import DynamicLayer
+    except ImportError:  # pragma: no cover - transformers before the layered caches
+        return False
+    layers = getattr(cache, "layers", None)
+    if not layers or any(type(layer) is not DynamicLayer or not layer.is_initialized for layer in layers):
+        return False
+    reserved = _reserved_layer_class()
+    cache.layers = [reserved(layer.keys, layer.values, room) for layer in layers]
+    return True
+
+
+@functools.cache
+def _reserved_layer_class() -> Any:
+    """The reserved cache layer's class (built on first use: transformers is imported only when sampling)."""
+    from transformers.cache_utils import DynamicLayer
+
+    class _ReservedLayer(DynamicLayer):
+        """A ``DynamicLayer`` whose keys and values are views of buffers with room to grow: ``update`` writes
+        the new positions in place; ``keep`` drops rows and leading positions (copying only what is kept)."""
+
+        is_croppable = False
+
+        def __init__(self, keys: Any, values: Any, room: int) -> None:
+            super().__init__()
+            self.device, self.is_initialized = keys.device, True
+            self._k, self._v, self._end = self._buffer(keys, room), self._buffer(values, room), int(keys.shape[-2])
+            self._view()
+
+        @staticmethod
+        def _buffer(x: Any, room: int) -> Any:
+            b, h, length, d = x.shape
+            buf = x.new_empty((b, h, length + max(0, int(room)), d))
+            buf[:, :, :length] = x
+            return buf
+
+        def _view(self) -> None:
+            self.keys, self.values = self._k[:, :, : self._end], self._v[:, :, : self._end]
+
+        def update(self, key_states: Any, value_states: Any, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
+            n = int(key_states.shape[-2])
+            if self._end + n > self._k.shape[2]:  # out of room: grow (the sampler reserves enough; never in practice)
+                self._k, self._v = self._buffer(self.keys, n + 64), self._buffer(self.values, n + 64)
+            self._k[:, :, self._end : self._end + n] = key_states
+            self._v[:, :, self._end : self._end + n] = value_states
+            self._end += n
+            self._view()
+            return self.keys, self.values
+
+        def keep(self, rows: Any, drop_front: int = 0) -> None:
+            idx = rows.to(self._k.device)
+            self._k = self._k[:, :, drop_front:].index_select(0, idx)
+            self._v = self._v[:, :, drop_front:].index_select(0, idx)
+            self._end -= drop_front
+            self._view()
+
+        def batch_select_indices(self, indices: Any) -> None:
+            import torch
+
+            self.keep(torch.as_tensor(indices))
+
+        def batch_repeat_interleave(self, repeats: int) -> None:
+            self._k = self._k.repeat_interleave(repeats, dim=0)
+            self._v = self._v.repeat_interleave(repeats, dim=0)
+            self._view()
+
+    return _ReservedLayer
 
 
 @dataclass
@@ -291,6 +372,7 @@ class SamplingEngine:
             logits = logits.repeat_interleave(n, dim=0)
             mask = mask.repeat_interleave(n, dim=0)
             nxt = nxt.repeat_interleave(n, dim=-1)
+        reserved = reserve_cache(cache, max_new_tokens)  # decode steps write in place (no per-step copy of the cache)
         rows = n_prompts * n
         procs = self.processors(temperature=temperature, top_p=top_p, top_k=top_k)
         stops = torch.tensor(self.stop_ids, device=dev, dtype=torch.long)
@@ -315,8 +397,11 @@ class SamplingEngine:
                 keep = running.nonzero().squeeze(1)
                 if keep.numel() == 0:
                     break
-                select_cache_rows(cache, keep)
-                alive, tok, mask, nxt = alive[keep], tok[keep], mask[keep], nxt[..., keep]
+                mask = mask[keep]
+                # leading positions that are padding for every row left (a longer prompt's row ended) leave too
+                front = int(mask.any(0).int().argmax()) if reserved and bool(mask.any()) else 0
+                select_cache_rows(cache, keep, drop_front=front)
+                alive, tok, mask, nxt = alive[keep], tok[keep], mask[:, front:], nxt[..., keep]
             mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=1)
             out = model(input_ids=tok[:, None], attention_mask=mask, position_ids=nxt[..., None], cache=cache,
                         use_cache=True, logits_to_keep=1)

@@ -217,7 +217,7 @@ def run_probe(out: Path, model: Path, corpus: Path, *, prompts_per_task: int, th
     import torch
 
     from ..data.records import read_records
-    from ..evaluate.probe import ProbeConfig, probe
+    from ..evaluate.probe import ProbeConfig, probe, token_counter
     from ..generate import build_generator
     from ..tasks import task_key
 
@@ -239,13 +239,19 @@ def run_probe(out: Path, model: Path, corpus: Path, *, prompts_per_task: int, th
     rl = load_config(RLConfig, recipe("demo-rl.yaml"), [f"root={out}", *rl_overrides])
     a = rl.algorithm
     gen = build_generator("transformers", str(model))
-    config = ProbeConfig(n=n, temperature=rl.rollout.temperature, top_p=rl.rollout.top_p, max_new_tokens=256, seed=seed,
+    # the rollouts' own settings: temperature, top-p and length (an answer longer than RL allows is cut there)
+    config = ProbeConfig(n=n, temperature=rl.rollout.temperature, top_p=rl.rollout.top_p,
+                         max_new_tokens=rl.rollout.max_new_tokens, seed=seed,
                          filter_low=a.filter_low if a.filter_groups else 0.0,
                          filter_high=a.filter_high if a.filter_groups else 1.0,
                          drop_equal_scores=a.drop_equal_scores and a.filter_groups)
     if not a.filter_groups:  # every group is kept: mean accuracy 0 or 1 included
         config.filter_low, config.filter_high = -1.0, 2.0
-    result, _ = probe(gen, picked, train_records=train, config=config, media_root=corpus)
+    what, count = token_counter(gen)
+    result, _ = probe(gen, picked, train_records=train, config=config, media_root=corpus, count_tokens=count,
+                      tokenizer_counts=what == "tokenizer")
+    result["config"] = {**result.get("config", {}), "max_new_tokens": config.max_new_tokens,
+                        "temperature": config.temperature, "token_count": what}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2), encoding="utf-8")
     return result

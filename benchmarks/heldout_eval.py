@@ -1,0 +1,166 @@
+"""Held-out evaluation time: the demo's greedy evaluation of its held-out items, today's path against the
+paths before it, in one run on one machine.
+
+    python benchmarks/heldout_eval.py [--items 640] [--batch-size 16] [--max-new-tokens 256] [--threads 1]
+                                      [--model DIR --corpus DIR] [--paths generate-file,fast-file,fast-task]
+                                      [--work-dir DIR] [--seed 0]
+
+Each path runs the evaluation runner (``onethinker.evaluate.runner.evaluate``: prompts built, replies
+generated greedily, every item scored with its official metric, results written) on the same items with the
+same model, in this process, on the CPU in float32:
+
+- ``generate-file``: transformers ``generate`` (every row computed until the batch's longest reply ends), the
+  items in the file's order: the path before issue 23;
+- ``fast-file``: the sampling engine's fast sampler (``onethinker.models.sampling``: finished rows leave the
+  batch), the file's order;
+- ``fast-task``: the fast sampler with the runner's default batch order (items grouped by task key and the truth
+  answer's length, so a batch's replies end at about the same step).
+
+Use the demo's own SFT checkpoint and corpus for the demo's figure (``--model runs/demo/sft/final --corpus
+runs/demo/corpus``; its replies have the demo's lengths); without them a corpus is built with the demo's plan
+and the shipped demo base answers (shorter, less regular replies). One untimed warm-up on 4 items per path,
+then each path once, the paths in the given order. Printed per path: seconds, items per second, the mean reward,
+how many replies differ from the first path's (greedy replies are the same up to float rounding at a near-tie)
+and the ratio of the first path's time to each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+PATHS = {"generate-file": ("generate", "file"), "fast-file": ("fast", "file"), "fast-task": ("fast", "task")}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--items", type=int, default=640, help="held-out items (the demo's 640)")
+    ap.add_argument("--batch-size", type=int, default=16, help="items per generation batch (the demo's 16)")
+    ap.add_argument("--max-new-tokens", type=int, default=256, help="reply length (the demo's 256)")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch CPU threads (on a shared machine more threads than free cores scatter the times)")
+    ap.add_argument("--model", default=None, help="model folder (default: the shipped demo base)")
+    ap.add_argument("--corpus", default=None,
+                    help="corpus folder with eval_synthetic.json and its media (default: one built with the demo's plan)")
+    ap.add_argument("--paths", default=",".join(PATHS),
+                    help=f"comma-separated, the first is the baseline ({', '.join(PATHS)}); PATH@B: batches of B items "
+                         "instead of --batch-size")
+    ap.add_argument("--work-dir", default=None, help="corpus and result folders (default: a temporary folder)")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    paths = [p.strip() for p in args.paths.split(",") if p.strip()]
+    unknown = [p for p in paths if p.split("@")[0] not in PATHS or not batch_of(p, 1) >= 1]
+    if unknown or not paths:
+        ap.error(f"--paths: unknown {', '.join(unknown) or '(none given)'}; known: {', '.join(PATHS)}")
+    if args.items < 1 or args.batch_size < 1 or args.max_new_tokens < 1:
+        ap.error("--items, --batch-size and --max-new-tokens must be >= 1")
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    logging.getLogger("transformers").setLevel(logging.ERROR)
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    warnings.filterwarnings("ignore", category=UserWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from rl_step import OtherLoad, busy_warning, demo_model  # shared with the other benchmarks
+
+    from onethinker.data.records import read_records, write_records
+    from onethinker.evaluate.runner import EvalConfig, evaluate
+    from onethinker.evaluate.store import ResultStore
+    from onethinker.generate import SamplingConfig, build_generator
+
+    tmp = tempfile.TemporaryDirectory(prefix="heldout_eval_") if args.work_dir is None else None
+    work = Path(tmp.name) if tmp else Path(args.work_dir)
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        corpus = Path(args.corpus) if args.corpus else heldout_corpus(work, args.items, args.seed)
+        source = corpus / "eval_synthetic.json"
+        if not source.is_file():
+            ap.error(f"--corpus {corpus}: no eval_synthetic.json there")
+        records = list(read_records(source))[: args.items]
+        bench = work / "heldout.json"
+        write_records(bench, records)
+        warm = work / "warm.json"
+        write_records(warm, records[:4])
+        model_dir = demo_model(work, corpus, args.seed, args.model)
+        videos = sum(1 for r in records if r.get("data_type") == "video")
+        print(f"{len(records)} held-out items ({videos} with video) of {source}; model {model_dir}; batch "
+              f"{args.batch_size}, up to {args.max_new_tokens} new tokens, greedy; torch threads {args.threads}",
+              flush=True)
+        sampling = SamplingConfig(max_new_tokens=args.max_new_tokens, temperature=0.0, seed=args.seed)
+        generators = {s: build_generator("transformers", str(model_dir), sampler=s)
+                      for s in {PATHS[p.split("@")[0]][0] for p in paths}}
+        for p in paths:  # warm-up: imports, scorers, first calls
+            sampler, order = PATHS[p.split("@")[0]]
+            evaluate(generators[sampler], [warm], work / f"warm-{p}", media_root=corpus,
+                     config=EvalConfig(batch_size=batch_of(p, args.batch_size), segmenter="grabcut", order=order),
+                     sampling=sampling)
+        times, rows, cores = {}, {}, []
+        for p in paths:
+            sampler, order = PATHS[p.split("@")[0]]
+            out = work / f"out-{p}"
+            shutil.rmtree(out, ignore_errors=True)
+            watch = OtherLoad().start()
+            t0 = time.perf_counter()
+            evaluate(generators[sampler], [bench], out, media_root=corpus,
+                     config=EvalConfig(batch_size=batch_of(p, args.batch_size), segmenter="grabcut", order=order),
+                     sampling=sampling)
+            times[p] = time.perf_counter() - t0
+            cores.append(watch.cores())
+            rows[p] = {r["problem_id"]: r for r in ResultStore(out / "heldout.jsonl").rows()}
+            print(f"  {p}: {times[p]:.1f} s", flush=True)
+        base = paths[0]
+        print(f"\n{'path':<16} {'seconds':>8} {'items/s':>8} {'reward':>7} {'replies != ' + base:>22} {'speed-up':>9}")
+        for p in paths:
+            mean = sum(r["reward"]["overall"] for r in rows[p].values()) / len(rows[p])
+            differ = sum(1 for k, r in rows[p].items() if r.get("output") != rows[base][k].get("output"))
+            print(f"{p:<16} {times[p]:8.1f} {len(rows[p]) / times[p]:8.2f} {mean:7.3f} {differ:22d} "
+                  f"{times[base] / times[p]:8.2f}x")
+        warning = busy_warning(cores, args.threads)
+        if warning:
+            print(warning)
+        print(json.dumps({"items": len(records), "seconds": {p: round(t, 2) for p, t in times.items()},
+                          "speedup": {p: round(times[base] / t, 3) for p, t in times.items()}}))
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+    return 0
+
+
+def batch_of(path: str, default: int) -> int:
+    """The batch size of a ``--paths`` entry: B of ``PATH@B``, else ``default`` (0 for a malformed B)."""
+    if "@" not in path:
+        return default
+    b = path.split("@", 1)[1]
+    return int(b) if b.isdigit() else 0
+
+
+def heldout_corpus(work: Path, items: int, seed: int) -> Path:
+    """A corpus built with the demo's plan whose held-out file has ``items`` items (built once under ``work``)."""
+    from dataclasses import replace
+
+    from onethinker.recipes.stages import DemoCorpus
+    from onethinker.synthetic.corpus import synthesize
+
+    corpus = work / f"heldout-corpus-{items}"
+    if not (corpus / "eval_synthetic.json").is_file():
+        print(f"building a demo-like corpus with {items} held-out items in {corpus} ...", flush=True)
+        synthesize(replace(DemoCorpus(), sft=8, rl=8, heldout=items).synth_config(seed, workers=1), corpus)
+    return corpus
+
+
+if __name__ == "__main__":
+    sys.exit(main())
