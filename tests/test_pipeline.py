@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import time
 
 import pytest
 
@@ -60,8 +59,9 @@ def test_small_demo_writes_summary_report_and_skips_finished_stages(tmp_path, ca
     assert yaml.safe_load((out / "sft" / "config.yaml").read_text())["model"]["path"] == summary["base"]  # SFT starts from it
     rl_log = [json.loads(x) for x in (out / "rl" / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rl_log] == [1, 2]
-    rl_cfg = (out / "rl" / "config.yaml").read_text()
-    assert "multiple choice" in rl_cfg and "tracking" not in rl_cfg  # RL trains only the chosen keys
+    rl_cfg = yaml.safe_load((out / "rl" / "config.yaml").read_text())
+    assert rl_cfg["data"]["tasks"] == [] and summary["rl_mix"]  # RL trains every key of its pool (the default)
+    assert rl_cfg["rollout"]["temperature"] == 0.7 and rl_cfg["loss"]["kl_coef"] == 0.1  # the demo's recipe
     c = summary["compare"]
     assert set(c) == {"rl_vs_sft", "sft_vs_majority", "rl_vs_majority"}
     assert c["rl_vs_sft"]["all"]["n"] == 8
@@ -71,7 +71,7 @@ def test_small_demo_writes_summary_report_and_skips_finished_stages(tmp_path, ca
     # the probe's predictions for the keys RL trains, printed before RL and kept
     from onethinker.evaluate.probe import risk_lines
 
-    assert summary["probe"]["warnings"] == risk_lines(summary["probe"], summary["rl_tasks"])
+    assert summary["probe"]["warnings"] == risk_lines(summary["probe"])  # every key: RL trains them all
     for line in summary["probe"]["warnings"]:
         assert line in printed.replace("\n", " ") or line[:40] in printed
     html = (out / "report.html").read_text()
@@ -203,20 +203,26 @@ def test_demo_checks_its_overrides_before_any_stage(tmp_path, capsys, verb, flag
 
 @pytest.mark.slow
 def test_full_demo_learns(tmp_path):
-    """`make demo` as shipped meets issue 12's bar: SFT held-out format >= 0.95; on the task keys RL trains
-    (at least 400 items) RL beats SFT and the majority baseline in accuracy with the 95% CI above 0 and a
-    higher mean reward; over all keys RL is not significantly worse than SFT; within 25 minutes."""
+    """`make demo` as shipped meets issue 24's bar on its seed: SFT held-out format >= 0.95; over all 640
+    held-out items RL beats SFT in accuracy and in reward with the paired 95% CIs above 0 and beats the majority
+    baseline; no task key's reward difference has its CI below 0 with a point estimate below -0.05."""
     out = tmp_path / "demo"
-    t0 = time.perf_counter()
     assert main(["demo", "--out", str(out)]) == 0
-    minutes = (time.perf_counter() - t0) / 60
     summary = json.loads((out / "summary.json").read_text())
     _check_summary_shape(summary)
     assert summary["sft"]["all"]["format"] >= 0.95
     rl_vs_sft, rl_vs_major = summary["compare"]["rl_vs_sft"], summary["compare"]["rl_vs_majority"]
-    assert rl_vs_sft["rl_tasks"]["n"] >= 400
-    assert rl_vs_sft["rl_tasks"]["accuracy"]["ci95"][0] > 0
-    assert rl_vs_sft["rl_tasks"]["reward"]["diff"] > 0
-    assert rl_vs_major["rl_tasks"]["accuracy"]["ci95"][0] > 0
-    assert rl_vs_sft["all"]["reward"]["ci95"][1] >= 0
-    assert minutes < 25
+    assert rl_vs_sft["all"]["n"] == 640
+    assert rl_vs_sft["all"]["accuracy"]["ci95"][0] > 0 and rl_vs_sft["all"]["reward"]["ci95"][0] > 0
+    assert rl_vs_major["all"]["accuracy"]["ci95"][0] > 0
+    for key, block in rl_vs_sft["tasks"].items():
+        r = block["reward"]
+        assert not (r["ci95"][1] < 0 and r["diff"] < -0.05), (key, r)
+
+
+def test_no_rl_mix_trains_only_the_focus_keys():
+    from onethinker.recipes.stages import DemoCorpus, rl_data_filter
+
+    assert DemoCorpus().rl_mix and rl_data_filter(DemoCorpus()) == "data.tasks=[]"
+    narrow = rl_data_filter(DemoCorpus(rl_mix=False, rl_tasks=("multiple choice", "tracking")))
+    assert narrow == 'data.tasks=["multiple choice","tracking"]'

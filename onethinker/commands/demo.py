@@ -24,10 +24,11 @@ def _common(p: argparse.ArgumentParser, default_out: str) -> None:
     p.add_argument("--rl", type=int, default=d.rl, help=f"RL prompts (default {d.rl}; scenes apart from SFT's)")
     p.add_argument("--heldout", type=int, default=d.heldout, help=f"held-out items (default {d.heldout}; scenes apart from both)")
     p.add_argument("--rl-tasks", default=",".join(d.rl_tasks),
-                   help=f"comma-separated task keys RL trains (default {','.join(d.rl_tasks)}); SFT covers every key")
+                   help=f"comma-separated focus keys (default {','.join(d.rl_tasks)}): 3x the RL prompts and held-out "
+                        "items of any other key, reported on their own; with --no-rl-mix the only keys RL trains")
     p.add_argument("--rl-mix", action=argparse.BooleanOptionalAction, default=d.rl_mix,
-                   help="RL also trains the other task keys of its pool, the --rl-tasks keys with 3x their prompts "
-                        f"(against forgetting; default {'on' if d.rl_mix else 'off'})")
+                   help="RL trains every task key of its pool, the --rl-tasks keys with 3x their prompts, as the paper "
+                        f"trains all tasks in one run (default {'on' if d.rl_mix else 'off'}; --no-rl-mix: only --rl-tasks)")
     p.add_argument("--fresh-base", action="store_true",
                    help="build and perception-pretrain the base model here instead of using the shipped one")
     p.add_argument("--pretrain-steps", type=int, default=DEMO_PRETRAIN_STEPS,

@@ -54,9 +54,9 @@ class DemoCorpus:
     heldout: int = 640
     rl_tasks: tuple[str, ...] = DEMO_RL_TASKS
     weight: int = 3
-    # RL also trains the other keys of its pool (the RL keys keep ``weight`` times their prompts), so that
-    # what SFT taught them is not forgotten (docs/experiments.md D1-D2, X1); False: only ``rl_tasks``.
-    rl_mix: bool = False
+    # RL trains every key of its pool, as the paper does (the ``rl_tasks`` keep ``weight`` times their prompts
+    # and are reported as RL's focus keys); False: only ``rl_tasks`` (docs/experiments.md D1-D2, X1-X9).
+    rl_mix: bool = True
     video_share: float = 0.5  # SFT conversations
     heldout_video_share: float = 0.15  # RL prompts and held-out items
     # One shape in many colours: the tiny vision tower learns colours and places within the demo's budget
