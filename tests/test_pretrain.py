@@ -70,12 +70,13 @@ def test_short_run_logs_checkpoints_resumes_and_saves(tmp_path, tiny_model_dir):
     from onethinker.models import load
 
     cfg = PretrainConfig(model=str(tiny_model_dir), out=str(tmp_path / "pt"), steps=4, batch_size=2, warmup=1,
-                         eval_every=2, eval_scenes=2, eval_questions=3, save_every=2, log_every=1, threads=1)
+                         eval_every=2, eval_scenes=2, eval_questions=3, eval_boxes=2, save_every=2, log_every=1, threads=1)
     s = pretrain(cfg)
     log = [json.loads(line) for line in (tmp_path / "pt" / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log] == [1, 2, 3, 4]
     assert all(np.isfinite(r["lm_loss"]) and np.isfinite(r["aux_loss"]) for r in log)
-    assert {"eval_loss", "eval_loss_swapped", "image_gap", "eval_qa_acc"} <= set(log[1]) and "eval_loss" not in log[0]
+    assert {"eval_loss", "eval_loss_swapped", "image_gap", "eval_qa_acc", "eval_box_iou"} <= set(log[1])
+    assert "eval_loss" not in log[0] and log[1]["eval_box_n"] == 2
     assert s["steps"] == 4 and s["resumed_from"] == 0 and (tmp_path / "pt" / "checkpoint" / "state.pt").is_file()
     model, _ = load(s["final"])  # an ordinary Qwen3-VL checkpoint, heads dropped
     assert type(model).__name__ == "Qwen3VLForConditionalGeneration"
@@ -91,3 +92,37 @@ def test_cli_reports_a_missing_model(tmp_path, capsys):
 
     assert main(["model", "pretrain", "--model", str(tmp_path / "nope"), "--out", str(tmp_path / "o")]) == 2
     assert "not a model folder" in capsys.readouterr().err
+
+
+def test_box_check_scores_replied_boxes_by_iou(monkeypatch):
+    """The perception check of boxes: each reply's box against the true one (IoU), a reply without a box 0, and
+    the constant (median) box's IoU beside it."""
+    import onethinker.models.inputs as inputs
+    from onethinker.models.pretrain import box_check, scene_stream, _STREAM
+    from onethinker.synthetic.questions import q_spatial
+    from onethinker.tasks.geometry import box_iou
+
+    cfg = PretrainConfig(shapes=("circle",), batch_size=4)
+    idx = list(range(500, 506))
+    truths = [[float(v) for v in q_spatial(scene_stream(0, i, shapes=("circle",)),
+                                           np.random.default_rng([0, _STREAM + 3, i])).value] for i in idx]
+    from onethinker.tasks import TASKS
+
+    fmt = TASKS["spatial grounding"].format_answer  # the bare answer the stage trains on
+    replies = iter([fmt([0, 0, 1000, 1000]), "no box", *[fmt(t) for t in truths[2:]]])
+    monkeypatch.setattr(inputs, "generate", lambda model, proc, convs, max_new_tokens: [[next(replies)] for _ in convs])
+    out = box_check(None, None, cfg, idx)
+    want = (box_iou([0, 0, 1000, 1000], truths[0]) + 0.0 + 4 * 1.0) / 6
+    assert out["eval_box_n"] == 6 and out["eval_box_iou"] == pytest.approx(want)
+    med = list(np.median(np.array(truths), axis=0))
+    assert out["eval_box_majority_iou"] == pytest.approx(np.mean([box_iou(med, t) for t in truths]))
+
+
+def test_qa_tasks_choose_the_short_questions():
+    from onethinker.models.pretrain import item
+
+    cfg = PretrainConfig(shapes=("circle",), qa_share=1.0, qa_tasks=("spatial grounding",))
+    prompts = [item(cfg, i)[1] for i in range(12)]
+    assert all(p.startswith("Find the ") for p in prompts)
+    with pytest.raises(ValueError, match="qa_tasks"):
+        PretrainConfig(qa_tasks=("tracking",))

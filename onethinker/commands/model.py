@@ -35,6 +35,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--min-objects", type=int, default=d.min_objects)
     q.add_argument("--max-objects", type=int, default=d.max_objects)
     q.add_argument("--shapes", nargs="*", default=[], help="shapes the scenes are drawn from (default: all six)")
+    q.add_argument("--qa-share", type=float, default=d.qa_share,
+                   help=f"share of items that are short questions instead of descriptions (default {d.qa_share})")
+    q.add_argument("--qa-tasks", default=",".join(d.qa_tasks),
+                   help=f"comma-separated kinds of short question (default {','.join(d.qa_tasks)})")
+    q.add_argument("--eval-boxes", type=int, default=d.eval_boxes,
+                   help=f"held-out 'Find the ...' questions scored by box IoU at each check (default {d.eval_boxes})")
     q.add_argument("--eval-every", type=int, default=d.eval_every, help="steps between held-out perception checks")
     q.add_argument("--save-every", type=int, default=d.save_every, help="steps between resumable checkpoints")
     q.add_argument("--seed", type=int, default=d.seed)
@@ -63,6 +69,8 @@ def run_pretrain(args: argparse.Namespace) -> int:
         cfg = PretrainConfig(model=args.model, out=args.out, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
                              warmup=args.warmup, aux_weight=args.aux_weight, lm_weight=args.lm_weight,
                              min_objects=args.min_objects, max_objects=args.max_objects, shapes=tuple(args.shapes),
+                             qa_share=args.qa_share, eval_boxes=args.eval_boxes,
+                             qa_tasks=tuple(t.strip() for t in args.qa_tasks.split(",") if t.strip()),
                              eval_every=args.eval_every,
                              save_every=args.save_every, seed=args.seed, threads=args.threads,
                              save_dtype=args.save_dtype)
