@@ -390,6 +390,7 @@ def test_probe_cli_transformers_tiny_model(tiny_model, corpus, tmp_path, capsys,
     check_layout(result, 4)
     assert result["config"]["token_count"] == "tokenizer" and result["config"]["run"]["generation_errors"] == 0
     # a random model rarely stops within 16 tokens: its samples are cut there, and the probe says so
+    assert "reached max_new_tokens (16 tokens)" in " ".join(err.split())
     assert result["all"]["cut_frac"] > 0.5 and all("cut" in b["risks"] for b in result["tasks"].values()
                                                     if b["cut_frac"] >= 0.1)
     items = [json.loads(line) for line in (out / "probe_items.jsonl").read_text().splitlines()]

@@ -116,7 +116,8 @@ def probe_tables(result: dict, title: str = "") -> list:
 
 
 def run_probe(args: argparse.Namespace) -> int:
-    from ..evaluate.probe import ProbeConfig, ProbeDataError, config_dict, load_records, probe, token_counter, write_items
+    from ..evaluate.probe import (ProbeConfig, ProbeDataError, config_dict, load_records, probe, risk_lines,
+                                  token_counter, write_items)
     from ..reward import RewardConfig
 
     try:
@@ -169,6 +170,8 @@ def run_probe(args: argparse.Namespace) -> int:
     k = config.n
     for t in probe_tables(result, title=f"probe: {generator.name}, n = k = {k}, temperature {config.temperature:g}"):
         console.print(t)
+    for line in risk_lines(result):  # what the figures predict for RL at these settings
+        console.print(f"[yellow]warning:[/yellow] {escape(line)}", highlight=False)
     if run["generation_errors"]:
         console.print(f"[yellow]note:[/yellow] {run['generation_errors']} prompts had a generation error (scored as empty answers)")
     if not args.train:
