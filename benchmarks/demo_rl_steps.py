@@ -1,11 +1,12 @@
 """The demo's RL step, today's path against the former one, on a finished demo run's SFT checkpoint.
 
-    python benchmarks/demo_rl_steps.py --root runs/demo [--steps 4] [--rounds 2]
+    python benchmarks/demo_rl_steps.py --root runs/demo [--steps 4] [--rounds 2] [--focus-only]
 
-Runs `onethinker train rl --config configs/demo-rl.yaml` from ROOT/sft/final on ROOT/corpus (the demo's RL keys,
-its recipe: 16 prompts x 8 rollouts, up to 128 new tokens, two sampling tries) for --steps steps, alternating the
-former path (`rollout.sampler=generate`, `optim.shared_prompt=false`) and today's (`fast`, `true`), each in its own
-process, --rounds times; prints every step's time split from the run's log.jsonl, the processes' peak memory, the
+Runs `onethinker train rl --config configs/demo-rl.yaml` from ROOT/sft/final on ROOT/corpus (the demo's recipe:
+every task key of its RL pool, 16 prompts x 8 rollouts at temperature 0.7, up to 256 new tokens, KL to the SFT
+start, two sampling tries; `--focus-only`: the four focus keys only, as the demo trained before) for --steps steps,
+alternating the former path (`rollout.sampler=generate`, `optim.shared_prompt=false`) and today's (`fast`, `true`),
+each in its own process, --rounds times; prints every step's time split from the run's log.jsonl, the processes' peak memory, the
 medians and the ratio. Needs a finished demo's SFT stage (`make demo`, or `onethinker demo` up to SFT).
 """
 
@@ -29,10 +30,10 @@ MODES = {"former (generate, per rollout)": ["rollout.sampler=generate", "optim.s
          "today (fast, shared prompt)": ["rollout.sampler=fast", "optim.shared_prompt=true"]}
 
 
-def run(root: Path, name: str, overrides: list[str], steps: int) -> tuple[list[dict], float]:
+def run(root: Path, name: str, overrides: list[str], steps: int, focus_only: bool = False) -> tuple[list[dict], float]:
     out = f"bench-rl-{'former' if 'generate' in overrides[0] else 'today'}"
     shutil.rmtree(root / out, ignore_errors=True)
-    keys = '["multiple choice","numerical","regression","spatial grounding"]'
+    keys = '["multiple choice","numerical","regression","spatial grounding"]' if focus_only else "[]"
     peak_file = root / f"{out}.peak"
     cmd = [sys.executable, "-c", CHILD, str(peak_file), "train", "rl", "--config", "configs/demo-rl.yaml", "--set", f"root={root}",
            "--set", f"data.tasks={keys}", "--set", f"run.output_dir={out}", "--set", f"run.max_steps={steps}",
@@ -50,6 +51,7 @@ def main() -> int:
     ap.add_argument("--root", required=True, help="a demo run folder with sft/final and corpus/")
     ap.add_argument("--steps", type=int, default=4)
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--focus-only", action="store_true", help="RL on the four focus keys only (the demo before --rl-mix)")
     args = ap.parse_args()
     root = Path(args.root).resolve()
     if not (root / "sft" / "final" / "config.json").is_file():
@@ -59,7 +61,7 @@ def main() -> int:
     peaks: dict[str, float] = {m: 0.0 for m in MODES}
     for _ in range(args.rounds):
         for name, overrides in MODES.items():
-            rows, peak = run(root, name, overrides, args.steps)
+            rows, peak = run(root, name, overrides, args.steps, args.focus_only)
             steps[name] += rows
             peaks[name] = max(peaks[name], peak)
             print(f"{name}: step s {[round(r['time/step_s'], 1) for r in rows]}, rollout s "
