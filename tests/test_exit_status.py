@@ -565,6 +565,8 @@ def _(ctx):
     ("run.keep_checkpoints=0", "run.keep_checkpoints must be >= 1, got 0"),
     ("run.save_every=-1", "run.save_every must be >= 0, got -1"),
     ("data.max_records=0", "data.max_records must be >= 1 or null, got 0"),
+    ('data.task_weights={"tracking": 0}', "data.task_weights['tracking'] must be an integer >= 1, got 0"),
+    ('data.task_weights={"trackin": 2}', "data.task_weights: unknown task key 'trackin'"),
     ("reward.format_weight=2", "format_weight must be in [0, 1], got 2.0"),
     ("reward.item_timeout_s=0", "item_timeout_s must be > 0"),
 ])

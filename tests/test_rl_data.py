@@ -58,3 +58,24 @@ def test_task_filter_is_counted_apart_and_an_empty_result_is_an_error(corpus, tm
     junk.write_text("{not json")
     with pytest.raises(RLDataError, match=r"junk\.json: invalid JSON"):
         load_rl_records(RLDataConfig(train_files=[str(junk)]))
+
+
+def test_task_weights_repeat_a_keys_records_in_the_stream(corpus, tmp_path, rl_records):
+    from collections import Counter
+
+    from onethinker.tasks import task_key
+
+    path = tmp_path / "rl.json"
+    write_records(path, rl_records)
+    plain = load_rl_records(RLDataConfig(train_files=[str(path)], media_root=str(corpus)))
+    weighted = load_rl_records(RLDataConfig(train_files=[str(path)], media_root=str(corpus),
+                                            task_weights={"math": 3, "multiple choice": 1}))
+    count = lambda recs: Counter(task_key(r["problem_type"], r["data_type"]) for r in recs)  # noqa: E731
+    a, b = count(plain.records), count(weighted.records)
+    assert a["math"] > 0 and b["math"] == 3 * a["math"]
+    assert {k: v for k, v in b.items() if k != "math"} == {k: v for k, v in a.items() if k != "math"}
+    assert weighted.read == plain.read == len(rl_records)  # read once, repeated in the stream
+    for bad, words in (({"trackin": 2}, "unknown task key 'trackin'"), ({"math": 0}, "must be an integer >= 1"),
+                       ({"math": 1.5}, "must be an integer >= 1")):
+        with pytest.raises(ValueError, match=words):
+            RLDataConfig(train_files=[str(path)], task_weights=bad)

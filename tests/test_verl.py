@@ -128,6 +128,7 @@ def test_command_variants(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("change, words", [
     (lambda c: setattr(c.data, "tasks", ["ocr"]), "data.tasks"),
+    (lambda c: setattr(c.data, "task_weights", {"tracking": 5}), "data.task_weights"),
     (lambda c: setattr(c.reward.judge, "backend", "polar"), "polar"),
     (lambda c: setattr(c.model, "freeze_projector", True), "freeze_projector"),
     (lambda c: setattr(c.data, "train_files", []), "train_files is empty"),

@@ -30,12 +30,22 @@ class RLDataConfig:
     media_root: str | None = None  # default: the folder of the first file
     max_records: int | None = None
     tasks: list[str] = field(default_factory=list)  # task keys to keep; empty: all
+    # task key -> how many times each of its records enters the prompt stream (default 1): more RL prompts for a
+    # key the pool holds few of, e.g. {"tracking": 5}
+    task_weights: dict[str, int] = field(default_factory=dict)
     # a record the trainer cannot use (onethinker.rl.data) is skipped and counted instead of stopping the run
     skip_bad_records: bool = False
 
     def __post_init__(self) -> None:
         if self.max_records is not None and self.max_records < 1:
             raise ValueError(f"data.max_records must be >= 1 or null, got {self.max_records}")
+        from ..tasks import TASKS
+
+        for key, w in dict(self.task_weights or {}).items():
+            if key not in TASKS:
+                raise ValueError(f"data.task_weights: unknown task key {key!r}; known: {', '.join(TASKS)}")
+            if isinstance(w, bool) or not isinstance(w, int) or w < 1:
+                raise ValueError(f"data.task_weights[{key!r}] must be an integer >= 1, got {w!r}")
 
 
 @dataclass

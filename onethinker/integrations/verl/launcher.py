@@ -137,6 +137,9 @@ def _check_config(cfg: RLConfig) -> None:
     if cfg.data.tasks:
         raise LaunchError("data.tasks is not supported with verl: convert only the records of those tasks to the "
                           "verl parquet instead")
+    if cfg.data.task_weights:
+        raise LaunchError("data.task_weights is not supported with verl: repeat those tasks' records in the verl "
+                          "parquet instead")
     if cfg.model.freeze_projector:
         raise LaunchError("model.freeze_projector is not supported by verl (it can freeze the vision tower only)")
     if cfg.reward.judge.backend != "rouge":
