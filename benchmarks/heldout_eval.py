@@ -28,13 +28,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
-import os
 import shutil
 import sys
-import tempfile
 import time
-import warnings
 from pathlib import Path
 
 PATHS = {"generate-file": ("generate", "file"), "fast-file": ("fast", "file"), "fast-task": ("fast", "task")}
@@ -56,36 +52,31 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work-dir", default=None, help="corpus and result folders (default: a temporary folder)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
-    paths = [p.strip() for p in args.paths.split(",") if p.strip()]
-    unknown = [p for p in paths if p.split("@")[0] not in PATHS or not batch_of(p, 1) >= 1]
-    if unknown or not paths:
-        ap.error(f"--paths: unknown {', '.join(unknown) or '(none given)'}; known: {', '.join(PATHS)}")
     if args.items < 1 or args.batch_size < 1 or args.max_new_tokens < 1:
         ap.error("--items, --batch-size and --max-new-tokens must be >= 1")
+    names = [p.strip() for p in args.paths.split(",") if p.strip()]
+    # every path once, up front: its label -> (sampler, batch order, batch size)
+    specs = {n: path_spec(n, args.batch_size) for n in names}
+    unknown = [n for n, spec in specs.items() if spec is None]
+    if unknown or not names:
+        ap.error(f"--paths: unknown {', '.join(unknown) or '(none given)'}; known: {', '.join(PATHS)} (PATH@B for "
+                 "batches of B)")
+    paths = list(specs)
 
     import torch
 
     torch.set_num_threads(args.threads)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    logging.getLogger("transformers").setLevel(logging.ERROR)
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()
-    warnings.filterwarnings("ignore", category=UserWarning)
-    warnings.filterwarnings("ignore", category=FutureWarning)
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from rl_step import OtherLoad, busy_warning, demo_model  # shared with the other benchmarks
+    from rl_step import OtherLoad, busy_warning, demo_model, quiet, work_folder  # shared with the other benchmarks
+
+    quiet()
 
     from onethinker.data.records import read_records, write_records
     from onethinker.evaluate.runner import EvalConfig, evaluate
     from onethinker.evaluate.store import ResultStore
     from onethinker.generate import SamplingConfig, build_generator
 
-    tmp = tempfile.TemporaryDirectory(prefix="heldout_eval_") if args.work_dir is None else None
-    work = Path(tmp.name) if tmp else Path(args.work_dir)
-    work.mkdir(parents=True, exist_ok=True)
-    try:
+    with work_folder(args.work_dir, "heldout_eval_") as work:
         corpus = Path(args.corpus) if args.corpus else heldout_corpus(work, args.items, args.seed)
         source = corpus / "eval_synthetic.json"
         if not source.is_file():
@@ -102,22 +93,19 @@ def main(argv: list[str] | None = None) -> int:
               flush=True)
         sampling = SamplingConfig(max_new_tokens=args.max_new_tokens, temperature=0.0, seed=args.seed)
         generators = {s: build_generator("transformers", str(model_dir), sampler=s)
-                      for s in {PATHS[p.split("@")[0]][0] for p in paths}}
-        for p in paths:  # warm-up: imports, scorers, first calls
-            sampler, order = PATHS[p.split("@")[0]]
-            evaluate(generators[sampler], [warm], work / f"warm-{p}", media_root=corpus,
-                     config=EvalConfig(batch_size=batch_of(p, args.batch_size), segmenter="grabcut", order=order),
-                     sampling=sampling)
+                      for s in {sampler for sampler, _, _ in specs.values()}}
+        configs = {p: EvalConfig(batch_size=batch, segmenter="grabcut", order=order) for p, (_, order, batch) in specs.items()}
+        for p, (sampler, _, _) in specs.items():  # warm-up: imports, scorers, first calls
+            config = configs[p]
+            evaluate(generators[sampler], [warm], work / f"warm-{p}", media_root=corpus, config=config, sampling=sampling)
         times, rows, cores = {}, {}, []
-        for p in paths:
-            sampler, order = PATHS[p.split("@")[0]]
+        for p, (sampler, _, _) in specs.items():
+            config = configs[p]
             out = work / f"out-{p}"
             shutil.rmtree(out, ignore_errors=True)
             watch = OtherLoad().start()
             t0 = time.perf_counter()
-            evaluate(generators[sampler], [bench], out, media_root=corpus,
-                     config=EvalConfig(batch_size=batch_of(p, args.batch_size), segmenter="grabcut", order=order),
-                     sampling=sampling)
+            evaluate(generators[sampler], [bench], out, media_root=corpus, config=config, sampling=sampling)
             times[p] = time.perf_counter() - t0
             cores.append(watch.cores())
             rows[p] = {r["problem_id"]: r for r in ResultStore(out / "heldout.jsonl").rows()}
@@ -134,18 +122,16 @@ def main(argv: list[str] | None = None) -> int:
             print(warning)
         print(json.dumps({"items": len(records), "seconds": {p: round(t, 2) for p, t in times.items()},
                           "speedup": {p: round(times[base] / t, 3) for p, t in times.items()}}))
-    finally:
-        if tmp is not None:
-            tmp.cleanup()
     return 0
 
 
-def batch_of(path: str, default: int) -> int:
-    """The batch size of a ``--paths`` entry: B of ``PATH@B``, else ``default`` (0 for a malformed B)."""
-    if "@" not in path:
-        return default
-    b = path.split("@", 1)[1]
-    return int(b) if b.isdigit() else 0
+def path_spec(entry: str, batch_size: int) -> tuple[str, str, int] | None:
+    """(sampler, batch order, batch size) of a ``--paths`` entry, ``PATH`` or ``PATH@B`` (batches of B items
+    instead of ``batch_size``); None when it is not one."""
+    name, _, b = entry.partition("@")
+    if name not in PATHS or (b and not (b.isdigit() and int(b) >= 1)):
+        return None
+    return (*PATHS[name], int(b) if b else batch_size)
 
 
 def heldout_corpus(work: Path, items: int, seed: int) -> Path:

@@ -77,6 +77,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import contextlib
 import logging
 import os
 import resource
@@ -544,7 +545,21 @@ def run_trl(args, corpus: Path, model_dir: Path, out: Path, records: list[dict],
 # --------------------------------------------------------------------------------------------
 # One engine in its own process
 # --------------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def work_folder(path: str | None, prefix: str):
+    """The benchmark's working folder: ``path`` (created if missing and kept), else a temporary folder that is
+    removed afterwards (the benchmarks share it: this one, rl_update.py, sampler.py, heldout_eval.py)."""
+    if path is None:
+        with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+            yield Path(tmp)
+    else:
+        work = Path(path)
+        work.mkdir(parents=True, exist_ok=True)
+        yield work
+
+
 def quiet() -> None:
+    """No hub access, no tokenizer threads, and no transformers logs, progress bars or warnings in the figures."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     logging.getLogger("transformers").setLevel(logging.ERROR)
@@ -721,14 +736,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     quiet()
-    tmp = None
-    if args.work_dir is None:
-        tmp = tempfile.TemporaryDirectory(prefix="rl_step_")
-        work = Path(tmp.name)
-    else:
-        work = Path(args.work_dir)
-        work.mkdir(parents=True, exist_ok=True)
-    try:
+    with work_folder(args.work_dir, "rl_step_") as work:
         corpus, model_dir = prepare(work, args.records, args.seed, args.shape)
         records = rl_records(corpus, args.shape)
         tasks = sorted({r["problem_type"] for r in records})
@@ -761,9 +769,6 @@ def main(argv: list[str] | None = None) -> int:
         if others and max(others) - min(others) > 0.25:
             print("warning: the engines did not run under the same load (see above); run again, or with --rounds")
         report(results, args)
-    finally:
-        if tmp is not None:
-            tmp.cleanup()
     return 0
 
 

@@ -29,7 +29,6 @@ import resource
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -150,12 +149,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     sys.path.insert(0, str(HERE))
-    from rl_step import OtherLoad, busy_warning, demo_corpus, demo_model
+    from rl_step import OtherLoad, busy_warning, demo_corpus, demo_model, work_folder
 
-    tmp = tempfile.TemporaryDirectory(prefix="rl_update_") if args.work_dir is None else None
-    work = Path(tmp.name if tmp else args.work_dir)
-    work.mkdir(parents=True, exist_ok=True)
-    try:
+    with work_folder(args.work_dir, "rl_update_") as work:
         corpus = demo_corpus(work, args.records, args.seed, folder="corpus")
         model = demo_model(work, corpus, args.seed, args.model)
         results: dict[str, list[dict]] = {"full": [], "shared": []}
@@ -205,9 +201,6 @@ def main(argv: list[str] | None = None) -> int:
               f"autograd memory {max(x['saved_mb'] for x in results['full']) / max(x['saved_mb'] for x in results['shared']):.2f}x")
         if busy_warning(others["full"] + others["shared"], args.threads):
             print(busy_warning(others["full"] + others["shared"], args.threads))
-    finally:
-        if tmp is not None:
-            tmp.cleanup()
     return 0
 
 

@@ -26,13 +26,9 @@ shows).
 from __future__ import annotations
 
 import argparse
-import logging
-import os
 import statistics
 import sys
-import tempfile
 import time
-import warnings
 from pathlib import Path
 
 
@@ -55,16 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(args.threads)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    logging.getLogger("transformers").setLevel(logging.ERROR)
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()
-    warnings.filterwarnings("ignore", category=UserWarning)
-    warnings.filterwarnings("ignore", category=FutureWarning)
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from rl_step import OtherLoad, busy_warning, demo_corpus, demo_model  # shared with the other benchmarks
+    from rl_step import OtherLoad, busy_warning, demo_corpus, demo_model, quiet, work_folder  # shared
+
+    quiet()
 
     from onethinker.data.chat import record_messages
     from onethinker.data.records import read_records
@@ -73,10 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     from onethinker.models.sampling import SamplingEngine
     from onethinker.rl.trainer import PromptStream
 
-    tmp = tempfile.TemporaryDirectory(prefix="sampler_") if args.work_dir is None else None
-    work = Path(tmp.name) if tmp else Path(args.work_dir)
-    work.mkdir(parents=True, exist_ok=True)
-    try:
+    with work_folder(args.work_dir, "sampler_") as work:
         corpus = demo_corpus(work, 64, args.seed, sft=80, folder="corpus")
         model_dir = demo_model(work, corpus, args.seed, args.model)
         # the prompts of the RL trainer's first draw (its seeded order over the RL-train records)
@@ -123,9 +110,6 @@ def main(argv: list[str] | None = None) -> int:
         run(f"sampling at temperature {args.temperature}", args.n, args.temperature)
         if not args.skip_greedy:
             run("greedy (evaluation)", 1, 0.0)
-    finally:
-        if tmp is not None:
-            tmp.cleanup()
     return 0
 
 

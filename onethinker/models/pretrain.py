@@ -157,10 +157,15 @@ def question(scene, index: int, seed: int, tasks: tuple[str, ...] = QA_TASKS) ->
     return None
 
 
+def cfg_scene(cfg: "PretrainConfig", index: int):
+    """Scene ``index`` of the stream under ``cfg``'s seed, object counts, sign share and shapes."""
+    return scene_stream(cfg.seed, index, min_objects=cfg.min_objects, max_objects=cfg.max_objects,
+                        text_share=cfg.text_share, shapes=cfg.shapes)
+
+
 def item(cfg: "PretrainConfig", index: int):
     """Training item ``index``: (scene, prompt, target text)."""
-    scene = scene_stream(cfg.seed, index, min_objects=cfg.min_objects, max_objects=cfg.max_objects,
-                         text_share=cfg.text_share, shapes=cfg.shapes)
+    scene = cfg_scene(cfg, index)
     if np.random.default_rng([cfg.seed, _STREAM + 2, index]).random() < cfg.qa_share:
         qa = question(scene, index, cfg.seed, cfg.qa_tasks)
         if qa is not None:
@@ -200,8 +205,7 @@ def _batch(cfg: PretrainConfig, indices: list[int], processor, *, descriptions_o
     from .inputs import build_inputs
 
     if descriptions_only:
-        scenes = [scene_stream(cfg.seed, i, min_objects=cfg.min_objects, max_objects=cfg.max_objects,
-                               text_share=cfg.text_share, shapes=cfg.shapes) for i in indices]
+        scenes = [cfg_scene(cfg, i) for i in indices]
         items = [(s, PROMPT, describe(s)) for s in scenes]
     else:
         items = [item(cfg, i) for i in indices]
@@ -349,24 +353,15 @@ def _qa_accuracy(model, processor, cfg: PretrainConfig, indices: list[int]) -> d
     and counting alone (against always giving the most common answer of each: ``*_majority``)."""
     from collections import Counter
 
-    from PIL import Image
-
-    from .inputs import generate
-
     asked = []
     for i in indices:
-        scene = scene_stream(cfg.seed, i, min_objects=cfg.min_objects, max_objects=cfg.max_objects,
-                             text_share=cfg.text_share, shapes=cfg.shapes)
+        scene = cfg_scene(cfg, i)
         qa = question(scene, i, cfg.seed)
         if qa is not None:
             asked.append((scene, *qa))
     if not asked:
         return {}
-    convs = [[{"role": "user", "content": [{"type": "image", "image": Image.fromarray(sc.render(0)[0])},
-                                           {"type": "text", "text": q}]}] for sc, q, _ in asked]
-    replies = []
-    for k in range(0, len(convs), cfg.batch_size):
-        replies += [r[0].strip() for r in generate(model, processor, convs[k:k + cfg.batch_size], max_new_tokens=40)]
+    replies = _greedy_replies(model, processor, cfg, [(sc, q) for sc, q, _ in asked])
     out = {"eval_qa_acc": float(np.mean([r == a for r, (_, _, a) in zip(replies, asked)]))}
     for name, test in (("mc", lambda q: "\nOptions:" in q), ("count", lambda q: q.startswith("How many"))):
         sel = [(r, a) for r, (_, q, a) in zip(replies, asked) if test(q)]
@@ -378,33 +373,39 @@ def _qa_accuracy(model, processor, cfg: PretrainConfig, indices: list[int]) -> d
     return out
 
 
+def _greedy_replies(model, processor, cfg: PretrainConfig, asked: list[tuple[Any, str]]) -> list[str]:
+    """Short greedy replies (up to 40 tokens) to (scene, question) pairs, the scene's first frame as the image."""
+    from PIL import Image
+
+    from .inputs import generate
+
+    convs = [[{"role": "user", "content": [{"type": "image", "image": Image.fromarray(scene.render(0)[0])},
+                                           {"type": "text", "text": text}]}] for scene, text in asked]
+    replies = []
+    for k in range(0, len(convs), cfg.batch_size):
+        replies += [r[0].strip() for r in generate(model, processor, convs[k:k + cfg.batch_size], max_new_tokens=40)]
+    return replies
+
+
 def box_check(model, processor, cfg: PretrainConfig, indices: list[int]) -> dict[str, float]:
     """Boxes, which exact-match accuracy never credits: on the scenes ``indices``, one "Find the <object>"
     question each (the spatial-grounding question of the corpus, bare answer), answered greedily; the mean IoU
     of the replied box with the true one (a reply without a box scores 0), and of the constant box (the
     per-coordinate median of these true boxes: the best a model that does not look can roughly do)."""
-    from PIL import Image
-
     from ..synthetic.questions import q_spatial
     from ..tasks import TASKS
     from ..tasks.geometry import box_iou
-    from .inputs import generate
 
     task = TASKS["spatial grounding"]
     asked = []
     for i in indices:
-        scene = scene_stream(cfg.seed, i, min_objects=cfg.min_objects, max_objects=cfg.max_objects,
-                             text_share=cfg.text_share, shapes=cfg.shapes)
+        scene = cfg_scene(cfg, i)
         q = q_spatial(scene, np.random.default_rng([cfg.seed, _STREAM + 3, i]))
         if q is not None:
             asked.append((scene, q.text + "\nAnswer briefly.", [float(v) for v in q.value]))
     if not asked:
         return {}
-    convs = [[{"role": "user", "content": [{"type": "image", "image": Image.fromarray(sc.render(0)[0])},
-                                           {"type": "text", "text": text}]}] for sc, text, _ in asked]
-    replies = []
-    for k in range(0, len(convs), cfg.batch_size):
-        replies += [r[0].strip() for r in generate(model, processor, convs[k:k + cfg.batch_size], max_new_tokens=40)]
+    replies = _greedy_replies(model, processor, cfg, [(sc, text) for sc, text, _ in asked])
     ious = []
     for reply, (_, _, truth) in zip(replies, asked):
         parsed = task.parse(reply)

@@ -105,7 +105,8 @@ def _reserved_layer_class() -> Any:
 
     class _ReservedLayer(DynamicLayer):
         """A ``DynamicLayer`` whose keys and values are views of buffers with room to grow: ``update`` writes
-        the new positions in place; ``keep`` drops rows and leading positions (copying only what is kept)."""
+        the new positions in place; ``keep`` drops rows and leading positions (copying only what is kept). The
+        fast sampler's own: its rows change only through ``keep`` (``select_cache_rows``)."""
 
         is_croppable = False
 
@@ -140,16 +141,6 @@ def _reserved_layer_class() -> Any:
             self._k = self._k[:, :, drop_front:].index_select(0, idx)
             self._v = self._v[:, :, drop_front:].index_select(0, idx)
             self._end -= drop_front
-            self._view()
-
-        def batch_select_indices(self, indices: Any) -> None:
-            import torch
-
-            self.keep(torch.as_tensor(indices))
-
-        def batch_repeat_interleave(self, repeats: int) -> None:
-            self._k = self._k.repeat_interleave(repeats, dim=0)
-            self._v = self._v.repeat_interleave(repeats, dim=0)
             self._view()
 
     return _ReservedLayer

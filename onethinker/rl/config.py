@@ -41,7 +41,8 @@ class RLDataConfig:
             raise ValueError(f"data.max_records must be >= 1 or null, got {self.max_records}")
         from ..tasks import TASKS
 
-        for key, w in dict(self.task_weights or {}).items():
+        self.task_weights = dict(self.task_weights or {})
+        for key, w in self.task_weights.items():
             if key not in TASKS:
                 raise ValueError(f"data.task_weights: unknown task key {key!r}; known: {', '.join(TASKS)}")
             if isinstance(w, bool) or not isinstance(w, int) or w < 1:

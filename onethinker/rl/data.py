@@ -96,8 +96,7 @@ def load_rl_records(data: RLDataConfig) -> RLRecords:
                     out.other_tasks += 1
                     continue
                 # a weighted key's records enter the stream that many times (data.task_weights)
-                out.records.extend([record] * int((data.task_weights or {}).get(
-                    task_key(record["problem_type"], record["data_type"]), 1)))
+                out.records.extend([record] * data.task_weights.get(task_key(record["problem_type"], record["data_type"]), 1))
         except RecordFileError as e:
             raise RLDataError(str(e)) from None
     if data.max_records:
