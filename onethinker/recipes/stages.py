@@ -217,7 +217,8 @@ def run_probe(out: Path, model: Path, corpus: Path, *, prompts_per_task: int, th
     import torch
 
     from ..data.records import read_records
-    from ..evaluate.probe import ProbeConfig, probe, token_counter
+    from ..evaluate.probe import ProbeConfig, config_dict, probe, token_counter
+    from ..reward import RewardConfig
     from ..generate import build_generator
     from ..tasks import task_key
 
@@ -250,8 +251,8 @@ def run_probe(out: Path, model: Path, corpus: Path, *, prompts_per_task: int, th
     what, count = token_counter(gen)
     result, _ = probe(gen, picked, train_records=train, config=config, media_root=corpus, count_tokens=count,
                       tokenizer_counts=what == "tokenizer")
-    result["config"] = {**result.get("config", {}), "max_new_tokens": config.max_new_tokens,
-                        "temperature": config.temperature, "token_count": what}
+    result["config"] = config_dict(config, RewardConfig(), model=str(model), token_count=what,
+                                   run=result["config"]["run"])  # as `onethinker probe` writes it
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2), encoding="utf-8")
     return result
