@@ -63,9 +63,10 @@ def test_step_logs(tiny, corpus, tmp_path, monkeypatch):
     cfg.rollout.prompts_per_step = 3
     RLTrainer(cfg).train()
     row = json.loads((tmp_path / "log.jsonl").read_text().splitlines()[0])
-    for key in ("reward/all", "accuracy/all", "format/all", "sampling/filtered_frac", "response/length_mean",
+    for key in ("reward/all", "accuracy/all", "format/all", "structure/all", "sampling/filtered_frac", "response/length_mean",
                 "time/rollout_s", "time/reward_s", "time/step_s"):
         assert key in row, key
+    assert 0.0 <= row["structure/all"] <= 0.5  # spec/rewards.md §5: a structure score is 0, 0.25-0.5
     assert (tmp_path / "config.yaml").is_file() and (tmp_path / "final" / "model.safetensors").is_file()
     state = json.loads(next((tmp_path / "checkpoints").glob("step-*")).joinpath("trainer_state.json").read_text())
     assert state["step"] == 1 and "m1" in state["ema"] and state["data"]["pos"] == 3

@@ -423,7 +423,8 @@ class RLTrainer:
     def _log_rewards(self, rollouts: list[Rollout], step_log: StepLog) -> None:
         # per task key in first-seen order, then all; numpy's mean (pairwise sums), as the log always had
         means = task_means(rollouts, {"reward": lambda r: r.reward.overall, "accuracy": lambda r: r.reward.accuracy,
-                                      "format": lambda r: r.reward.format}, key=lambda r: r.prompt.task, count=None,
+                                      "format": lambda r: r.reward.format, "structure": lambda r: r.reward.structure},
+                           key=lambda r: r.prompt.task, count=None,
                            overall="all", sort=False, average=np.mean)
         for t, block in means.items():
             for name, value in block.items():
