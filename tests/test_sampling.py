@@ -8,7 +8,7 @@ from onethinker.data.chat import record_messages
 from onethinker.data.records import read_records
 from onethinker.models import generate, load
 from onethinker.models.inputs import build_inputs
-from onethinker.models.sampling import VISION_TOKENS, SamplingEngine
+from onethinker.models.sampling import VISION_TOKENS, SamplingEngine, _DecodeStep
 
 
 def _old_rl_samples(model, tok, batch, n, max_new_tokens, seed):
@@ -264,6 +264,7 @@ def test_fast_sampler_on_a_qwen2_5_vl(tiny_model_dir, corpus, tmp_path):
     batch = dict(build_inputs(processor, msgs, **opts))
     assert "second_per_grid_ts" in batch and len(set(batch["attention_mask"].sum(1).tolist())) == len(keys)
     engine = SamplingEngine.for_model(model, processor, from_generation_config=False, suppress_vision=True)
+    assert _DecodeStep.for_model(model) is None  # not a model the own decode step mirrors: its forward runs
     free = engine.sample(batch, n=1, max_new_tokens=12, sampler="generate").sequences
     engine.stop_ids = engine.stop_ids + sorted({int(free[0, 2]), int(free[3, 6])} - set(engine.stop_ids))
     _, got = _compare_greedy(engine, batch, 12, keys)
@@ -315,3 +316,29 @@ def test_reserved_cache_drops_the_padding_a_finished_long_prompt_leaves(tiny_mod
     plain = engine.sample(batch, **kw)
     assert torch.equal(reserved.sequences, plain.sequences)
     assert float((reserved.logprobs - plain.logprobs).abs().max()) < 1e-5
+
+
+def test_own_decode_step_equals_the_models_forward(tiny_model_dir, corpus, monkeypatch):
+    """The fast sampler's own decode step (Qwen3-VL's modules run directly) gives the model forward's logits bit
+    for bit: every task key in one left-padded batch, 2 samples each, rows ending at different steps (rows and
+    leading padding dropped from the cache); the same tokens and log-probabilities with and without it."""
+    import onethinker.models.sampling as S
+
+    model, _, engine, batch, _, keys = _rl_setup(tiny_model_dir, corpus)
+    assert _DecodeStep.for_model(model) is not None
+    kw = dict(n=2, max_new_tokens=16, temperature=1.0, seed=5, keep_logprobs=True, sampler="fast")
+    free = engine.sample(batch, **kw).sequences  # stop tokens drawn from its own samples: rows end early and late
+    engine.stop_ids = engine.stop_ids + sorted({int(free[i, t]) for i, t in ((1, 0), (5, 9), (7, 3))}
+                                               - set(engine.stop_ids))
+    calls = []
+    real = S._DecodeStep.__call__
+    monkeypatch.setattr(S._DecodeStep, "__call__", lambda self, *a: calls.append(1) or real(self, *a))
+    own = engine.sample(batch, **kw)
+    n_calls = len(calls)
+    assert n_calls > 0, "the own decode step did not run"
+    engine.own_step = False
+    ref = engine.sample(batch, **kw)
+    assert len(calls) == n_calls  # own_step False: the model's forward ran instead
+    assert torch.equal(own.sequences, ref.sequences)
+    assert torch.equal(own.logprobs, ref.logprobs)
+    assert len({len(engine.cut(r)) for r in own.sequences.tolist()}) > 1

@@ -22,7 +22,8 @@ Two samplers give the same distributions (``sampler``):
   generation positions of the prompt (multimodal rope for Qwen2.5-VL / Qwen3-VL, left padding
   included), then one more per step and row, so expanding or dropping rows keeps every row's rope delta.
   Suppressed tokens, temperature, top-k and top-p are transformers' own logits processors, applied in
-  generate's order.
+  generate's order. For Qwen3-VL a decode step runs the model's modules directly (``_DecodeStep``: the
+  same logits bit for bit, without the forward's per-step wrappers); other models run their forward.
 - ``"generate"``: transformers ``generate(num_return_sequences=n)``, which prefills every prompt ``n``
   times and runs finished rows until the longest stops. Token-identical to the former code for a seed;
   the fast sampler draws from the same distributions with the same seed handling, but its random stream is
@@ -33,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -146,6 +148,70 @@ def _reserved_layer_class() -> Any:
     return _ReservedLayer
 
 
+class _DecodeStep:
+    """One decode step of a Qwen3-VL model (one new token per row on a filled cache) without the wrappers of
+    its ``forward``: the same modules, attention function and operations in the same order (the text model's
+    embedding, rotary embedding, decoder layers, final norm, ``lm_head``), so its logits are the model's bit for
+    bit (tests/test_sampling.py), without the per-step work a decode step does not need (output records,
+    mask building, keyword plumbing, the multimodal wrapper): with a small model that work was about half of
+    a decode step on a CPU. Built only for the models it mirrors (:meth:`for_model`); the sampler calls the
+    model itself otherwise."""
+
+    #: model classes whose forward is "embed -> text decoder -> lm_head" for a text token (no logit scaling)
+    CLASSES = ("Qwen3VLForConditionalGeneration",)
+
+    def __init__(self, model: Any) -> None:
+        from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+
+        self.decoder, self.head = model.get_decoder(), model.get_output_embeddings()
+        self.apply_rope = getattr(importlib.import_module(type(self.decoder).__module__), "apply_rotary_pos_emb")
+        self.attention = ALL_ATTENTION_FUNCTIONS.get_interface("sdpa", None)
+
+    @classmethod
+    def for_model(cls, model: Any) -> "_DecodeStep | None":
+        """The step for ``model``, or None where it is not one of :attr:`CLASSES` in its plain form (sdpa
+        attention, on one device, no adapters), whose forward the sampler then calls."""
+        if type(model).__name__ not in cls.CLASSES:
+            return None
+        try:
+            decoder = model.get_decoder()
+            config = decoder.config
+            layers = list(decoder.layers)
+            plain = (getattr(config, "_attn_implementation", None) == "sdpa" and layers
+                     and len({str(d) for d in (getattr(model, "hf_device_map", None) or {}).values()}) <= 1
+                     and all(hasattr(layer.self_attn, name) for layer in layers
+                             for name in ("q_proj", "k_proj", "v_proj", "o_proj", "q_norm", "k_norm", "scaling"))
+                     and all(hasattr(decoder, name) for name in ("embed_tokens", "rotary_emb", "norm")))
+            return cls(model) if plain else None
+        except (AttributeError, ImportError, TypeError, KeyError):
+            return None
+
+    def __call__(self, tok: Any, positions: Any, mask: Any, cache: Any) -> Any:
+        """Logits (rows, vocab) after feeding ``tok`` (rows,) at ``positions`` ((4, rows): text row + the
+        three multimodal rope rows, or (rows,)), ``mask`` (rows, cache length + 1) the attention mask."""
+        dec = self.decoder
+        rows = int(tok.shape[0])
+        pos = positions[..., None]
+        rope = pos[1:] if pos.dim() == 3 and pos.shape[0] == 4 else (pos if pos.dim() == 3 else pos[None].expand(3, -1, -1))
+        h = dec.embed_tokens(tok[:, None])
+        cos, sin = dec.rotary_emb(h, rope)
+        # as transformers' mask for sdpa at a decode step: none without padding, else the padding mask
+        allowed = None if bool(mask.all()) else mask.bool()[:, None, None, :]
+        for i, layer in enumerate(dec.layers):
+            attn = layer.self_attn
+            shape = (rows, 1, -1, attn.head_dim)
+            x = layer.input_layernorm(h)
+            q = attn.q_norm(attn.q_proj(x).view(shape)).transpose(1, 2)
+            k = attn.k_norm(attn.k_proj(x).view(shape)).transpose(1, 2)
+            v = attn.v_proj(x).view(shape).transpose(1, 2)
+            q, k = self.apply_rope(q, k, cos, sin)
+            k, v = cache.update(k, v, i)
+            out, _ = self.attention(attn, q, k, v, allowed, dropout=0.0, scaling=attn.scaling)
+            h = h + attn.o_proj(out.reshape(rows, 1, -1).contiguous())
+            h = h + layer.mlp(layer.post_attention_layernorm(h))
+        return self.head(dec.norm(h)[:, -1])
+
+
 @dataclass
 class Samples:
     """What one call of :meth:`SamplingEngine.sample` gives: ``sequences`` (rows x new tokens, pad after a
@@ -174,6 +240,9 @@ class SamplingEngine:
     #: not do (a repetition penalty, ...) is sampled with generate, as before. RL (False): the distribution is
     #: the update's (suppression, temperature, top-k, top-p), whatever the checkpoint's config says.
     checkpoint_processors: bool = False
+    #: the fast sampler's decode steps run the model's modules directly where the model is one
+    #: ``_DecodeStep`` mirrors (the same logits, less per-step overhead); False: the model's forward
+    own_step: bool = True
     _kw: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -370,6 +439,7 @@ class SamplingEngine:
         tokens = torch.full((rows, max_new_tokens), int(self.pad_id), dtype=torch.long, device=dev)
         logprobs = torch.zeros((rows, max_new_tokens), dtype=torch.float32, device=dev) if keep_logprobs else None
         alive = torch.arange(rows, device=dev)  # the original row of every batch row
+        step = _DecodeStep.for_model(model) if self.own_step else None  # else the model's forward
         steps = 0
         for t in range(max_new_tokens):
             scores = procs(None, logits)
@@ -394,10 +464,13 @@ class SamplingEngine:
                 select_cache_rows(cache, keep, drop_front=front)
                 alive, tok, mask, nxt = alive[keep], tok[keep], mask[:, front:], nxt[..., keep]
             mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=1)
-            out = model(input_ids=tok[:, None], attention_mask=mask, position_ids=nxt[..., None], cache=cache,
-                        use_cache=True, logits_to_keep=1)
-            logits = out.logits[:, -1].to(device=dev, dtype=torch.float32, copy=True)
-            del out
+            if step is not None:
+                logits = step(tok, nxt, mask, cache).to(device=dev, dtype=torch.float32, copy=True)
+            else:
+                out = model(input_ids=tok[:, None], attention_mask=mask, position_ids=nxt[..., None], cache=cache,
+                            use_cache=True, logits_to_keep=1)
+                logits = out.logits[:, -1].to(device=dev, dtype=torch.float32, copy=True)
+                del out
             nxt = nxt + 1
         del cache
         return tokens[:, :steps], (logprobs[:, :steps].cpu() if logprobs is not None else None)
