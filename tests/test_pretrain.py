@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from onethinker.synthetic.scenes import COLOURS, SHAPES, Scene, SceneObject
-from onethinker.models.pretrain import PretrainConfig, describe, patch_labels, pretrain, scene_stream
+from onethinker.models.pretrain import PretrainConfig, describe, patch_boxes, patch_labels, pretrain, scene_stream
 
 
 def _scene(objects, width=320, height=240):
@@ -33,6 +33,20 @@ def test_patch_labels_mark_the_cells_under_each_object():
     assert grid_c[5, 7] == 1 + list(COLOURS).index("yellow") and grid_s[5, 7] == 1 + SHAPES.index("triangle")
     assert grid_c[3, 4] == 0 and grid_s[3, 4] == 0  # the empty middle is background
     assert ((grid_c > 0) == (grid_s > 0)).all()
+
+
+def test_patch_boxes_give_each_object_patch_its_objects_box():
+    s = _scene([SceneObject("square", "green", 35, 40.0, 40.0), SceneObject("triangle", "yellow", 35, 280.0, 200.0)])
+    colour, _ = patch_labels(s, (6, 8))
+    boxes = patch_boxes(s, (6, 8))
+    assert boxes.shape == (48, 4)
+    assert (np.isnan(boxes).any(1) == (colour == 0)).all()  # a box exactly where patch_labels sees an object
+    grid = boxes.reshape(6, 8, 4)
+    x1, y1, x2, y2 = grid[0, 0]  # the green square around (40, 40) in 320 x 240
+    assert 0 <= x1 < 40 / 320 < x2 < 0.3 and 0 <= y1 < 40 / 240 < y2 < 0.4
+    x1, y1, x2, y2 = grid[5, 7]  # the yellow triangle around (280, 200)
+    assert 0.7 < x1 < 280 / 320 < x2 <= 1.0 and 0.6 < y1 < 200 / 240 < y2 <= 1.0
+    assert (grid[0, 0] == grid[0, 1]).all() or np.isnan(grid[0, 1]).any()  # one object, one box
 
 
 def test_stream_is_seeded_and_apart_from_itself():
@@ -61,7 +75,7 @@ def test_questions_are_answered_from_the_scene():
 
 def test_config_rejects_bad_values():
     for bad in (dict(steps=0), dict(lr=0), dict(aux_weight=0, lm_weight=0), dict(min_objects=3, max_objects=2),
-                dict(qa_share=1.5)):
+                dict(qa_share=1.5), dict(box_weight=-1), dict(box_weight=1.0, aux_weight=0)):
         with pytest.raises(ValueError):
             PretrainConfig(**bad)
 
@@ -85,6 +99,25 @@ def test_short_run_logs_checkpoints_resumes_and_saves(tmp_path, tiny_model_dir):
     assert s2["resumed_from"] == 4
     log = [json.loads(line) for line in (tmp_path / "pt" / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log][-2:] == [5, 6]
+
+
+def test_box_head_trains_logs_and_resumes(tmp_path, tiny_model_dir):
+    """box_weight > 0: a third patch head regresses each object patch's box; its error is logged in training
+    and at the held-out check, its weights are checkpointed and restored on resume, and the saved model is
+    an ordinary Qwen3-VL checkpoint (heads dropped)."""
+    import torch
+
+    cfg = PretrainConfig(model=str(tiny_model_dir), out=str(tmp_path / "pt"), steps=2, batch_size=2, warmup=1,
+                         box_weight=2.0, eval_every=2, eval_scenes=2, eval_questions=0, eval_boxes=0, save_every=2,
+                         log_every=1, threads=1)
+    pretrain(cfg)
+    log = [json.loads(line) for line in (tmp_path / "pt" / "log.jsonl").read_text().splitlines()]
+    assert all(0 <= r["patch_box_l1"] < 1 for r in log if "patch_box_l1" in r) and "patch_box_l1" in log[0]
+    assert 0 <= log[1]["eval_patch_box_l1"] < 1
+    state = torch.load(tmp_path / "pt" / "checkpoint" / "state.pt", weights_only=False)
+    assert set(state["heads"]) == {"colour", "shape", "box"} and state["heads"]["box"]["weight"].shape[0] == 4
+    s2 = pretrain(PretrainConfig(**{**cfg.__dict__, "steps": 3}))
+    assert s2["resumed_from"] == 2
 
 
 def test_cli_reports_a_missing_model(tmp_path, capsys):

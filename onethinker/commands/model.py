@@ -31,6 +31,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--lr", type=float, default=d.lr, help=f"peak learning rate, cosine to a tenth (default {d.lr})")
     q.add_argument("--warmup", type=int, default=d.warmup, help=f"warm-up steps (default {d.warmup})")
     q.add_argument("--aux-weight", type=float, default=d.aux_weight, help=f"patch-label loss weight (default {d.aux_weight})")
+    q.add_argument("--box-weight", type=float, default=d.box_weight,
+                   help="weight of a patch-box head's loss (each object patch regresses its object's box; default "
+                        f"{d.box_weight}: off)")
     q.add_argument("--lm-weight", type=float, default=d.lm_weight, help=f"description loss weight (default {d.lm_weight})")
     q.add_argument("--min-objects", type=int, default=d.min_objects)
     q.add_argument("--max-objects", type=int, default=d.max_objects)
@@ -67,7 +70,8 @@ def run_pretrain(args: argparse.Namespace) -> int:
 
     try:
         cfg = PretrainConfig(model=args.model, out=args.out, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
-                             warmup=args.warmup, aux_weight=args.aux_weight, lm_weight=args.lm_weight,
+                             warmup=args.warmup, aux_weight=args.aux_weight, box_weight=args.box_weight,
+                             lm_weight=args.lm_weight,
                              min_objects=args.min_objects, max_objects=args.max_objects, shapes=tuple(args.shapes),
                              qa_share=args.qa_share, eval_boxes=args.eval_boxes,
                              qa_tasks=tuple(t.strip() for t in args.qa_tasks.split(",") if t.strip()),

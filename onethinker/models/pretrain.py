@@ -19,7 +19,9 @@ corpus split), with two losses:
   enter the language model (after the merger) predict, for every merged patch, the colour and the shape of
   the object covering it (or background). They are a strong, direct signal for a vision tower trained from
   scratch, like the classification or contrastive pretraining of a real vision tower; the heads are
-  dropped when the model is saved, which stays an ordinary Qwen3-VL checkpoint.
+  dropped when the model is saved, which stays an ordinary Qwen3-VL checkpoint. With ``box_weight`` > 0 a third
+  head regresses, from each object patch, its object's box (fractions of the image; L1): a box answer needs
+  the place of an object in the vision tokens' values, which rotary positions alone do not put there.
 
 The result is a checkpoint folder (``OUT/final``) that SFT starts from, as the paper's SFT starts from
 Qwen3-VL-Instruct. Checkpoints every ``save_every`` steps (weights, heads, optimiser, step) let a killed
@@ -66,6 +68,7 @@ class PretrainConfig:
     adam_beta2: float = 0.95
     grad_clip: float = 1.0
     aux_weight: float = 1.0  # weight of the dense patch-label loss (0: descriptions only)
+    box_weight: float = 0.0  # weight of the patch-box loss (a third head: each object patch's object box; 0: off)
     lm_weight: float = 1.0  # weight of the description loss (0: patch labels only)
     min_objects: int = 1
     max_objects: int = 4
@@ -93,6 +96,8 @@ class PretrainConfig:
             raise ValueError(f"lr must be > 0, got {self.lr}")
         if self.aux_weight < 0 or self.lm_weight < 0 or self.aux_weight + self.lm_weight == 0:
             raise ValueError("aux_weight and lm_weight must be >= 0 and not both 0")
+        if self.box_weight < 0 or (self.box_weight > 0 and self.aux_weight == 0):
+            raise ValueError("box_weight must be >= 0, and needs aux_weight > 0 (the patch heads)")
         if not 1 <= self.min_objects <= self.max_objects <= 8:
             raise ValueError("need 1 <= min_objects <= max_objects <= 8")
         if not 0 <= self.qa_share <= 1:
@@ -198,6 +203,30 @@ def patch_labels(scene, grid_hw: tuple[int, int], min_cover: float = 0.2) -> tup
     return colour, shape
 
 
+def patch_boxes(scene, grid_hw: tuple[int, int], min_cover: float = 0.2) -> np.ndarray:
+    """The box of the object covering each merged patch of a (h, w) grid (as :func:`patch_labels` picks it), as
+    (x1, y1, x2, y2) fractions of the image's width and height, row-major (h * w, 4); NaN on background
+    patches."""
+    import cv2
+
+    from ..synthetic.scenes import mask_box
+
+    h, w = grid_hw
+    _, masks = scene.render(0)
+    out = np.full((h * w, 4), np.nan, np.float32)
+    if not masks:
+        return out
+    cover = np.stack([cv2.resize(m.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA).ravel() for m in masks])
+    best = cover.argmax(0)
+    on = cover.max(0) >= min_cover
+    for k, m in enumerate(masks):
+        sel = on & (best == k)
+        if sel.any() and m.any():
+            x1, y1, x2, y2 = mask_box(m)
+            out[sel] = (x1 / scene.width, y1 / scene.height, x2 / scene.width, y2 / scene.height)
+    return out
+
+
 def _batch(cfg: PretrainConfig, indices: list[int], processor, *, descriptions_only: bool = False):
     """Model inputs for items ``indices`` (training conversations), their scenes and target texts."""
     from PIL import Image
@@ -225,9 +254,10 @@ def _batch(cfg: PretrainConfig, indices: list[int], processor, *, descriptions_o
 
 
 class _Heads:
-    """The two patch-label heads, and a hook that keeps the merged vision tokens of the last forward."""
+    """The patch-label heads (colour, shape; with ``boxes``, a third that regresses the covering object's box),
+    and a hook that keeps the merged vision tokens of the last forward."""
 
-    def __init__(self, model) -> None:
+    def __init__(self, model, boxes: bool = False) -> None:
         import torch
 
         from ..synthetic.scenes import COLOURS, SHAPES
@@ -235,6 +265,7 @@ class _Heads:
         hidden = model.config.text_config.hidden_size
         self.colour = torch.nn.Linear(hidden, len(COLOURS) + 1)
         self.shape = torch.nn.Linear(hidden, len(SHAPES) + 1)
+        self.box = torch.nn.Linear(hidden, 4) if boxes else None
         self.tokens = None
         model.model.visual.register_forward_hook(self._keep)
 
@@ -244,26 +275,38 @@ class _Heads:
             self.tokens = output[0]
 
     def parameters(self):
-        return [*self.colour.parameters(), *self.shape.parameters()]
+        heads = [self.colour, self.shape] + ([self.box] if self.box is not None else [])
+        return [p for h in heads for p in h.parameters()]
 
     def state_dict(self) -> dict:
-        return {"colour": self.colour.state_dict(), "shape": self.shape.state_dict()}
+        state = {"colour": self.colour.state_dict(), "shape": self.shape.state_dict()}
+        if self.box is not None:
+            state["box"] = self.box.state_dict()
+        return state
 
     def load_state_dict(self, state: dict) -> None:
         self.colour.load_state_dict(state["colour"])
         self.shape.load_state_dict(state["shape"])
+        if self.box is not None and state.get("box") is not None:  # a checkpoint without it: the head starts fresh
+            self.box.load_state_dict(state["box"])
 
     def labels(self, scenes, grid_thw, merge: int):
+        """(colour, shape, boxes or None) targets of every merged patch of the batch's images."""
         import torch
 
-        cs, ss = [], []
+        cs, ss, bs = [], [], []
         for scene, (_, h, w) in zip(scenes, grid_thw.tolist()):
             c, s = patch_labels(scene, (h // merge, w // merge))
             cs.append(c)
             ss.append(s)
-        return torch.from_numpy(np.concatenate(cs)), torch.from_numpy(np.concatenate(ss))
+            if self.box is not None:
+                bs.append(patch_boxes(scene, (h // merge, w // merge)))
+        boxes = torch.from_numpy(np.concatenate(bs)) if bs else None
+        return torch.from_numpy(np.concatenate(cs)), torch.from_numpy(np.concatenate(ss)), boxes
 
-    def loss_and_stats(self, colour_y, shape_y) -> tuple[Any, dict]:
+    def loss_and_stats(self, colour_y, shape_y, box_y=None, box_weight: float = 0.0) -> tuple[Any, dict]:
+        """Cross-entropy of the colour and shape heads, plus ``box_weight`` times the box head's L1 error (in
+        image fractions) on object patches."""
         import torch.nn.functional as F
 
         x = self.tokens
@@ -274,6 +317,12 @@ class _Heads:
         if obj.any():
             stats["patch_colour_acc"] = float((lc.argmax(-1)[obj] == colour_y[obj]).float().mean())
             stats["patch_shape_acc"] = float((ls.argmax(-1)[obj] == shape_y[obj]).float().mean())
+        if self.box is not None and box_y is not None:
+            has = ~box_y.isnan().any(-1)
+            if has.any():
+                err = F.l1_loss(self.box(x)[has], box_y[has])
+                loss = loss + box_weight * err
+                stats["patch_box_l1"] = float(err.detach())
         return loss, stats
 
 
@@ -325,8 +374,8 @@ def evaluate_perception(model, processor, heads: _Heads | None, cfg: PretrainCon
             _, per = _lm_loss(model, inputs)
             right.append(per)
             if heads is not None:
-                cy, sy = heads.labels(scenes, inputs["image_grid_thw"], merge)
-                _, st = heads.loss_and_stats(cy, sy)
+                cy, sy, by = heads.labels(scenes, inputs["image_grid_thw"], merge)
+                _, st = heads.loss_and_stats(cy, sy, by, cfg.box_weight)
                 acc.append(st)
             sw = _swap_images(inputs)
             if sw is not None:
@@ -341,7 +390,7 @@ def evaluate_perception(model, processor, heads: _Heads | None, cfg: PretrainCon
     if wrong:
         out["eval_loss_swapped"] = float(torch.cat(wrong).mean())
         out["image_gap"] = out["eval_loss_swapped"] - out["eval_loss"]
-    for key in ("patch_colour_acc", "patch_shape_acc"):
+    for key in ("patch_colour_acc", "patch_shape_acc", "patch_box_l1"):
         vals = [a[key] for a in acc if key in a]
         if vals:
             out["eval_" + key] = float(np.mean(vals))
@@ -435,7 +484,7 @@ def pretrain(cfg: PretrainConfig, *, resume: bool = True, progress: Callable[[in
         src = str(ckpt)
     model, processor = load(src, dtype="float32")
     model.train()
-    heads = _Heads(model) if cfg.aux_weight > 0 else None
+    heads = _Heads(model, boxes=cfg.box_weight > 0) if cfg.aux_weight > 0 else None
     params = [p for p in model.parameters() if p.requires_grad] + (heads.parameters() if heads else [])
     opt = torch.optim.AdamW(params, lr=cfg.lr, betas=(0.9, cfg.adam_beta2), weight_decay=cfg.weight_decay)
 
@@ -471,8 +520,8 @@ def pretrain(cfg: PretrainConfig, *, resume: bool = True, progress: Callable[[in
             model.model.get_image_features(inputs["pixel_values"], inputs["image_grid_thw"])
             loss, rec = 0.0, {}
         if heads is not None:
-            cy, sy = heads.labels(scenes, inputs["image_grid_thw"], merge)
-            aux, st = heads.loss_and_stats(cy, sy)
+            cy, sy, by = heads.labels(scenes, inputs["image_grid_thw"], merge)
+            aux, st = heads.loss_and_stats(cy, sy, by, cfg.box_weight)
             loss = loss + cfg.aux_weight * aux
             rec.update(aux_loss=float(aux.detach()), **st)
         opt.zero_grad(set_to_none=True)
