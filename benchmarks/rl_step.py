@@ -28,7 +28,8 @@ Shapes (``--shape``; ``--prompts``, ``--n``, ``--max-new-tokens`` and ``--free-l
 
 One RL step = ``--prompts`` prompts x ``--n`` rollouts at temperature 1.0, rewards, one policy update over all
 of them (one optimizer step). Configured alike on all sides:
-- the same weights (loaded from the same folder), chat prompts (``onethinker.data.chat``: question,
+- the same weights (loaded from the same folder; ours with ``onethinker.models.load``'s defaults, which run the
+  vision patch embedding as the matrix product it is, TRL's with transformers' modules as they are), chat prompts (``onethinker.data.chat``: question,
   reasoning instruction and the task's answer form, image in place) and images (resized as
   ``onethinker.models.build_inputs`` does, so the processor leaves them as they are): the same token
   ids and pixels; the same prompts in every step (TRL reads them, unshuffled, in our trainer's order);
@@ -439,7 +440,9 @@ def run_trl(args, corpus: Path, model_dir: Path, out: Path, records: list[dict],
 
     from onethinker.models import load
 
-    model, processor = load(str(model_dir), dtype="float32", device="cpu")
+    # transformers' modules as they are, as TRL's users load them (onethinker's load runs the vision patch
+    # embedding as a matrix product: its own engines' choice, not TRL's)
+    model, processor = load(str(model_dir), dtype="float32", device="cpu", fast_modules=False)
     tokenizer = processor.tokenizer
     # TRL left-pads the prompts it generates from and expects the processor to pad the same way (the
     # processor it loads itself gets padding_side="left"; one passed in must be set so)

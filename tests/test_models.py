@@ -265,6 +265,31 @@ def test_forward_loss_is_finite_and_gradients_reach_the_vision_tower(tiny, mixed
         model.zero_grad(set_to_none=True)
 
 
+def test_patch_embedding_runs_as_a_matrix_product(tiny_dir, tmp_path):
+    """load() runs the vision patch embedding (Conv3d, kernel = stride = the whole patch) as a matrix product:
+    the same output and weight gradients as the convolution (to float rounding), for Qwen3-VL and Qwen2.5-VL;
+    fast_modules=False keeps transformers' module; saved weights are unchanged."""
+    from model_helpers import save_tiny_qwen2_5_vl
+
+    from onethinker.models.loading import linear_patch_embeds
+
+    save_tiny_qwen2_5_vl(load(tiny_dir)[1].tokenizer, tmp_path / "q25")
+    for folder in (tiny_dir, tmp_path / "q25"):
+        fast, _ = load(folder, dtype="float32")
+        plain, _ = load(folder, dtype="float32", fast_modules=False)
+        pf, pp = fast.model.visual.patch_embed, plain.model.visual.patch_embed
+        assert "forward" in vars(pf) and "forward" not in vars(pp)  # replaced on the instance only
+        x = torch.randn(37, pp.proj.weight[0].numel())
+        a, b = pf(x), pp(x)
+        assert a.shape == b.shape and float((a - b).abs().max()) < 1e-5
+        a.square().sum().backward()
+        b.square().sum().backward()
+        ga, gb = pf.proj.weight.grad, pp.proj.weight.grad
+        assert float((ga - gb).abs().max()) < 1e-4 * float(gb.abs().max())
+        assert all(torch.equal(u, v) for u, v in zip(fast.state_dict().values(), plain.state_dict().values()))
+        assert linear_patch_embeds(plain) == 1 and "forward" in vars(pp)
+
+
 def test_generate_returns_strings_for_a_mixed_batch(tiny, mixed):
     model, processor = tiny
     batch, _ = mixed

@@ -34,6 +34,7 @@ __all__ = [
     "LoraSpec",
     "ModelLoadError",
     "ModelNotFoundError",
+    "linear_patch_embeds",
     "load",
     "lora_config",
     "parse_device",
@@ -336,9 +337,39 @@ def _apply_lora(model, lora: Any, trainable: bool):
 # -------------------------------------------------------------------------------------------------
 
 
+def linear_patch_embeds(model: Any) -> int:
+    """Run every Qwen-VL vision patch embedding (a ``Conv3d`` whose kernel equals its stride and covers the whole
+    patch the processor flattened) as the matrix product it is: the same weights and result (to float rounding),
+    without the convolution kernel's cost (on a CPU, 3-4x the forward and backward time of the product).
+    Changes the modules' forward only (weights, state dict and saved checkpoints are untouched). Returns how many
+    modules it changed."""
+    import types
+
+    import torch
+    import torch.nn.functional as F
+
+    def forward(self, hidden_states):
+        w = self.proj.weight
+        x = hidden_states.to(dtype=w.dtype).reshape(-1, w[0].numel())
+        return F.linear(x, w.reshape(w.shape[0], -1), self.proj.bias)
+
+    changed = 0
+    for module in model.modules():
+        conv = getattr(module, "proj", None)
+        if not (type(module).__name__.endswith("PatchEmbed") and isinstance(conv, torch.nn.Conv3d)):
+            continue
+        whole = tuple(conv.kernel_size) == (getattr(module, "temporal_patch_size", None),
+                                             getattr(module, "patch_size", None), getattr(module, "patch_size", None))
+        if (whole and tuple(conv.stride) == tuple(conv.kernel_size) and conv.padding in ((0, 0, 0), "valid")
+                and tuple(conv.dilation) == (1, 1, 1) and conv.groups == 1 and conv.padding_mode == "zeros"):
+            module.forward = types.MethodType(forward, module)
+            changed += 1
+    return changed
+
+
 def load(path_or_id: str | os.PathLike, *, dtype: Any = "auto", device: Any = "cpu",
          attn_implementation: str | None = None, lora: str | os.PathLike | LoraSpec | dict | Any | None = None,
-         lora_trainable: bool = False, trust_remote_code: bool = False):
+         lora_trainable: bool = False, trust_remote_code: bool = False, fast_modules: bool = True):
     """Load a Qwen-VL checkpoint and its processor: ``(model, processor)``.
 
     ``path_or_id``: a checkpoint folder (``config.json`` + weights + processor files), a LoRA adapter
@@ -350,7 +381,8 @@ def load(path_or_id: str | os.PathLike, *, dtype: Any = "auto", device: Any = "c
     peft, frozen unless ``lora_trainable``); or a :class:`LoraSpec` / dict / peft ``LoraConfig`` to wrap
     the model for training (only the adapter weights are trainable). The model is returned in eval
     mode (call ``.train()`` to train). The processor is the checkpoint's (the adapter folder's, if it
-    has one).
+    has one). ``fast_modules``: the vision patch embedding runs as a matrix product
+    (:func:`linear_patch_embeds`; False: transformers' modules as they are).
     """
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
@@ -368,6 +400,8 @@ def load(path_or_id: str | os.PathLike, *, dtype: Any = "auto", device: Any = "c
         model = AutoModelForImageTextToText.from_pretrained(src.ref, **kwargs)
     except OSError as e:
         raise ModelLoadError(f"{src.ref}: cannot load the model weights ({e})") from e
+    if fast_modules:
+        linear_patch_embeds(model)
 
     proc_ref = src.ref
     if src.adapter is not None and any((Path(src.adapter) / f).is_file()
