@@ -75,7 +75,7 @@ def test_questions_are_answered_from_the_scene():
 
 def test_config_rejects_bad_values():
     for bad in (dict(steps=0), dict(lr=0), dict(aux_weight=0, lm_weight=0), dict(min_objects=3, max_objects=2),
-                dict(qa_share=1.5), dict(box_weight=-1), dict(box_weight=1.0, aux_weight=0)):
+                dict(qa_share=1.5), dict(box_weight=-1), dict(box_weight=1.0, aux_weight=0), dict(pos_embed="learned")):
         with pytest.raises(ValueError):
             PretrainConfig(**bad)
 
@@ -159,3 +159,28 @@ def test_qa_tasks_choose_the_short_questions():
     assert all(p.startswith("Find the ") for p in prompts)
     with pytest.raises(ValueError, match="qa_tasks"):
         PretrainConfig(qa_tasks=("tracking",))
+
+
+def test_sincos_position_table_gives_every_place_its_own_strong_code(tiny_model_dir):
+    """The vision tower's position table replaced by a 2-D sine-cosine one: every row as strong as half the patch
+    embeddings, rows of different places far apart (the learned table of the shipped base was nearly constant),
+    neighbours closer than distant places; the tower still runs."""
+    import torch
+
+    from onethinker.models import load
+    from onethinker.models.pretrain import sincos_position_table
+
+    model, _ = load(str(tiny_model_dir), dtype="float32")
+    norm = sincos_position_table(model, strength=0.5)
+    table = model.model.visual.pos_embed.weight.detach()
+    side = int(round(table.shape[0] ** 0.5))
+    norms = table.norm(dim=1)
+    assert torch.allclose(norms, torch.full_like(norms, norm), rtol=1e-4) and norm > 0
+    d = torch.cdist(table, table)
+    assert float(d[~torch.eye(len(table), dtype=torch.bool)].min()) > 0.05 * norm  # no two places alike
+    assert float(d[0, 1]) < float(d[0, side - 1]) and float(d[0, side]) < float(d[0, side * (side - 1)])
+    w = model.model.visual.patch_embed.proj.weight
+    with torch.no_grad():
+        pix = torch.rand(64, w[0].numel()) * 2 - 1
+        content = float(model.model.visual.patch_embed(pix).norm(dim=1).mean())
+    assert 0.3 * content < norm < 0.7 * content

@@ -34,6 +34,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--box-weight", type=float, default=d.box_weight,
                    help="weight of a patch-box head's loss (each object patch regresses its object's box; default "
                         f"{d.box_weight}: off)")
+    q.add_argument("--pos-embed", choices=("keep", "sincos"), default=d.pos_embed,
+                   help="the vision position table: keep the model's, or replace it before the first step by a 2-D "
+                        "sine-cosine table as strong as the patch embeddings (default keep)")
     q.add_argument("--lm-weight", type=float, default=d.lm_weight, help=f"description loss weight (default {d.lm_weight})")
     q.add_argument("--min-objects", type=int, default=d.min_objects)
     q.add_argument("--max-objects", type=int, default=d.max_objects)
@@ -70,7 +73,7 @@ def run_pretrain(args: argparse.Namespace) -> int:
 
     try:
         cfg = PretrainConfig(model=args.model, out=args.out, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
-                             warmup=args.warmup, aux_weight=args.aux_weight, box_weight=args.box_weight,
+                             warmup=args.warmup, aux_weight=args.aux_weight, box_weight=args.box_weight, pos_embed=args.pos_embed,
                              lm_weight=args.lm_weight,
                              min_objects=args.min_objects, max_objects=args.max_objects, shapes=tuple(args.shapes),
                              qa_share=args.qa_share, eval_boxes=args.eval_boxes,

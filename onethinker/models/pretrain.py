@@ -76,6 +76,9 @@ class PretrainConfig:
     text_share: float = 0.3  # share of scenes with a sign
     qa_share: float = 0.5  # share of items that are short questions instead of the description
     qa_tasks: tuple[str, ...] = QA_TASKS  # the kinds of short question, drawn evenly
+    #: "keep": the model's vision position table as it is; "sincos": replaced, before the first step, by a 2-D
+    #: sine-cosine table as strong as the patch embeddings (see :func:`sincos_position_table`)
+    pos_embed: str = "keep"
     seed: int = 0
     threads: int = 0
     eval_every: int = 100
@@ -106,6 +109,8 @@ class PretrainConfig:
         unknown = [t for t in self.qa_tasks if t not in QA_TASKS]
         if unknown or not self.qa_tasks:
             raise ValueError(f"qa_tasks: {', '.join(unknown) or 'none given'}; choose from {', '.join(QA_TASKS)}")
+        if self.pos_embed not in ("keep", "sincos"):
+            raise ValueError(f"pos_embed must be keep or sincos, got {self.pos_embed!r}")
         if self.eval_boxes < 0 or self.eval_questions < 0:
             raise ValueError("eval_boxes and eval_questions must be >= 0")
 
@@ -225,6 +230,37 @@ def patch_boxes(scene, grid_hw: tuple[int, int], min_cover: float = 0.2) -> np.n
             x1, y1, x2, y2 = mask_box(m)
             out[sel] = (x1 / scene.width, y1 / scene.height, x2 / scene.width, y2 / scene.height)
     return out
+
+
+def sincos_position_table(model, *, strength: float = 0.5, samples: int = 256) -> float:
+    """Replace the vision tower's learned position table (``visual.pos_embed``, a square grid of positions that the
+    tower interpolates to each picture's patch grid) by a 2-D sine-cosine table: half the channels encode the row,
+    half the column, at geometric frequencies, scaled so that a row's norm is ``strength`` times the mean norm of
+    the patch embeddings of random pixels. The tiny model's learned table was 1/20 of its patch embeddings with
+    almost no difference between places (docs/experiments.md E6-E7), so its vision tokens did not carry where they
+    were and boxes could not be read from them. Returns the table's row norm."""
+    import torch
+
+    visual = model.model.visual
+    table = visual.pos_embed.weight
+    n, dim = table.shape
+    side = int(round(n ** 0.5))
+    if side * side != n or dim % 4:
+        raise PretrainError(f"pos_embed: a {n} x {dim} table is not a square grid with channels divisible by 4")
+    quarter = dim // 4
+    freq = 1.0 / (100.0 ** (torch.arange(quarter, dtype=torch.float32) / quarter))
+    coords = torch.arange(side, dtype=torch.float32)
+    rows, cols = torch.meshgrid(coords, coords, indexing="ij")
+    parts = [f(a.reshape(-1, 1) * freq[None] * torch.pi / 2) for a in (rows, cols) for f in (torch.sin, torch.cos)]
+    sincos = torch.cat(parts, dim=1)  # (n, dim): row sin, row cos, column sin, column cos
+    with torch.no_grad():
+        gen = torch.Generator().manual_seed(0)
+        w = visual.patch_embed.proj.weight
+        pixels = torch.rand(samples, w[0].numel(), generator=gen) * 2 - 1
+        content = visual.patch_embed(pixels.to(w.dtype)).float().norm(dim=1).mean()
+        scaled = sincos * (strength * content / sincos.norm(dim=1).mean())
+        table.copy_(scaled.to(table.dtype))
+    return float(scaled.norm(dim=1).mean())
 
 
 def _batch(cfg: PretrainConfig, indices: list[int], processor, *, descriptions_only: bool = False):
@@ -484,6 +520,8 @@ def pretrain(cfg: PretrainConfig, *, resume: bool = True, progress: Callable[[in
         src = str(ckpt)
     model, processor = load(src, dtype="float32")
     model.train()
+    if cfg.pos_embed == "sincos" and src != str(ckpt):  # a resumed run has its table in the checkpoint
+        sincos_position_table(model)
     heads = _Heads(model, boxes=cfg.box_weight > 0) if cfg.aux_weight > 0 else None
     params = [p for p in model.parameters() if p.requires_grad] + (heads.parameters() if heads else [])
     opt = torch.optim.AdamW(params, lr=cfg.lr, betas=(0.9, cfg.adam_beta2), weight_decay=cfg.weight_decay)
