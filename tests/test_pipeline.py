@@ -126,6 +126,12 @@ def test_small_ablation_runs_every_estimator_and_seed(tmp_path, capsys):
     for est in ("grpo", "ema_grpo"):
         block = summary["vs_sft"][est]["all"]
         assert block["n"] == 8 and block["ci95"][0] <= block["diff"] <= block["ci95"][1]
+        assert block["ci95_acc"][0] <= block["diff_acc"] <= block["ci95_acc"][1] and 0 <= block["rl_acc"] <= 1
+    # the estimators against each other, paired over the same items: b - a, consistent with each one's RL - SFT
+    pair = summary["vs_estimators"]["grpo vs ema_grpo"]["all"]
+    assert pair["n"] == 8 and pair["ci95"][0] <= pair["diff"] <= pair["ci95"][1]
+    assert abs(pair["diff"] - (summary["vs_sft"]["ema_grpo"]["all"]["rl"] - summary["vs_sft"]["grpo"]["all"]["rl"])) < 1e-9
+    assert "grpo vs ema_grpo" in html
     printed = capsys.readouterr().err
     assert "ema_grpo" in printed and "report.html" in printed
     # seed-major: every estimator's seed 0 ran before any seed 1, so a stopped ablation compares them all

@@ -208,9 +208,11 @@ def demo_report(out: Path, summary: dict, *, sft_log: list[dict], rl_log: list[d
 
 
 def ablation_report(out: Path, results: dict[str, list[dict]], logs: dict[str, list[list[dict]]],
-                    vs_sft: dict[str, dict[str, Any]] | None = None) -> Path:
-    """Estimators side by side: held-out reward / accuracy per task (mean and spread over seeds) and
-    mean reward curves with a min-max band."""
+                    vs_sft: dict[str, dict[str, Any]] | None = None,
+                    vs_estimators: dict[str, dict[str, Any]] | None = None) -> Path:
+    """Estimators side by side: held-out reward / accuracy per task against the SFT start and (``vs_estimators``)
+    against each other, with paired CIs; their mean and spread over seeds; mean reward curves with a min-max
+    band."""
     import numpy as np
 
     estimators = list(results)
@@ -268,7 +270,27 @@ def ablation_report(out: Path, results: dict[str, list[dict]], logs: dict[str, l
             crow.append(f"<tr><td>{label}</td><td class='num'>{n}</td>{''.join(cells)}</tr>")
         ci_table = ("<h2>Held-out reward against the SFT start (per item averaged over seeds; paired bootstrap 95% CI)</h2>"
                     f"<table><tr><th>task</th><th>n</th>{head2}</tr>{''.join(crow)}</table>")
-    body = (f"{ci_table}<h2>Held-out metrics (mean ± std over seeds)</h2>{table}<h2>Reward curves</h2>{''.join(charts)}")
+    pair_table = ""
+    if vs_estimators:
+        names = list(vs_estimators)
+        groups = sorted({g for v in vs_estimators.values() for g in v if g not in ("all", "rl_tasks")}) + ["rl_tasks", "all"]
+        head3 = "".join(f"<th>{_e(p)}: reward [95% CI]</th><th>accuracy [95% CI]</th>" for p in names)
+
+        def cell(m: dict, diff: str, ci: str) -> str:
+            lo, hi = m[ci]
+            colour = ' style="color:#1f9d55"' if lo > 0 else ' style="color:#d64545"' if hi < 0 else ""
+            return f"<td class='num'{colour}>{m[diff]:+.3f} [{lo:+.3f}, {hi:+.3f}]</td>"
+
+        prow = []
+        for g in groups:
+            cells = "".join((cell(vs_estimators[p][g], "diff", "ci95") + cell(vs_estimators[p][g], "diff_acc", "ci95_acc"))
+                            if g in vs_estimators[p] else "<td>–</td><td>–</td>" for p in names)
+            n = next((vs_estimators[p][g]["n"] for p in names if g in vs_estimators[p]), "")
+            label = "<b>task keys RL trains</b>" if g == "rl_tasks" else "<b>all</b>" if g == "all" else _e(g)
+            prow.append(f"<tr><td>{label}</td><td class='num'>{n}</td>{cells}</tr>")
+        pair_table = ("<h2>Estimators against each other (\"a vs b\": b - a; per item averaged over seeds; paired "
+                      f"bootstrap 95% CI)</h2><table><tr><th>task</th><th>n</th>{head3}</tr>{''.join(prow)}</table>")
+    body = (f"{ci_table}{pair_table}<h2>Held-out metrics (mean ± std over seeds)</h2>{table}<h2>Reward curves</h2>{''.join(charts)}")
     path = out / "report.html"
     path.write_text(_page("Advantage estimator ablation", body), encoding="utf-8")
     return path
