@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from onethinker.synthetic.scenes import COLOURS, SHAPES, Scene, SceneObject
-from onethinker.models.pretrain import PretrainConfig, describe, patch_boxes, patch_labels, pretrain, scene_stream
+from onethinker.models.pretrain import (PretrainConfig, box_digits, describe, patch_boxes, patch_labels, pretrain,
+                                       scene_stream)
 
 
 def _scene(objects, width=320, height=240):
@@ -47,6 +48,14 @@ def test_patch_boxes_give_each_object_patch_its_objects_box():
     x1, y1, x2, y2 = grid[5, 7]  # the yellow triangle around (280, 200)
     assert 0.7 < x1 < 280 / 320 < x2 <= 1.0 and 0.6 < y1 < 200 / 240 < y2 <= 1.0
     assert (grid[0, 0] == grid[0, 1]).all() or np.isnan(grid[0, 1]).any()  # one object, one box
+    # in the 0-1000 frame: the box the description writes for the object, as digits
+    thousand = patch_boxes(s, (6, 8), thousand=True).reshape(6, 8, 4)
+    written = [int(v) for v in describe(s).split("box [")[1].split("]")[0].split(", ")]
+    assert thousand[0, 0].tolist() == written
+    digits = box_digits(thousand.reshape(-1, 4)).reshape(6, 8, 12)
+    assert "".join(str(d) for d in digits[0, 0]) == "".join(f"{min(v, 999):03d}" for v in written)
+    assert (digits[np.isnan(thousand).any(-1)] == -100).all()
+    assert box_digits(np.array([[1000.0, 0.0, 7.0, 45.0]])).tolist() == [[9, 9, 9, 0, 0, 0, 0, 0, 7, 0, 4, 5]]
 
 
 def test_stream_is_seeded_and_apart_from_itself():
@@ -75,7 +84,7 @@ def test_questions_are_answered_from_the_scene():
 
 def test_config_rejects_bad_values():
     for bad in (dict(steps=0), dict(lr=0), dict(aux_weight=0, lm_weight=0), dict(min_objects=3, max_objects=2),
-                dict(qa_share=1.5), dict(box_weight=-1), dict(box_weight=1.0, aux_weight=0), dict(pos_embed="learned")):
+                dict(qa_share=1.5), dict(box_weight=-1), dict(box_weight=1.0, aux_weight=0), dict(pos_embed="learned"), dict(digit_weight=-1), dict(digit_weight=1.0, aux_weight=0)):
         with pytest.raises(ValueError):
             PretrainConfig(**bad)
 
@@ -102,20 +111,23 @@ def test_short_run_logs_checkpoints_resumes_and_saves(tmp_path, tiny_model_dir):
 
 
 def test_box_head_trains_logs_and_resumes(tmp_path, tiny_model_dir):
-    """box_weight > 0: a third patch head regresses each object patch's box; its error is logged in training
+    """box_weight > 0: a third patch head regresses each object patch's box (digit_weight > 0: a fourth predicts
+    the box's digits); its error is logged in training
     and at the held-out check, its weights are checkpointed and restored on resume, and the saved model is
     an ordinary Qwen3-VL checkpoint (heads dropped)."""
     import torch
 
     cfg = PretrainConfig(model=str(tiny_model_dir), out=str(tmp_path / "pt"), steps=2, batch_size=2, warmup=1,
-                         box_weight=2.0, eval_every=2, eval_scenes=2, eval_questions=0, eval_boxes=0, save_every=2,
+                         box_weight=2.0, digit_weight=1.0, eval_every=2, eval_scenes=2, eval_questions=0, eval_boxes=0, save_every=2,
                          log_every=1, threads=1)
     pretrain(cfg)
     log = [json.loads(line) for line in (tmp_path / "pt" / "log.jsonl").read_text().splitlines()]
     assert all(0 <= r["patch_box_l1"] < 1 for r in log if "patch_box_l1" in r) and "patch_box_l1" in log[0]
     assert 0 <= log[1]["eval_patch_box_l1"] < 1
+    assert all(0 <= r["patch_digit_acc"] <= 1 for r in log) and 0 <= log[1]["eval_patch_digit_acc"] <= 1
     state = torch.load(tmp_path / "pt" / "checkpoint" / "state.pt", weights_only=False)
-    assert set(state["heads"]) == {"colour", "shape", "box"} and state["heads"]["box"]["weight"].shape[0] == 4
+    assert set(state["heads"]) == {"colour", "shape", "box", "digits"} and state["heads"]["box"]["weight"].shape[0] == 4
+    assert state["heads"]["digits"]["weight"].shape[0] == 120
     s2 = pretrain(PretrainConfig(**{**cfg.__dict__, "steps": 3}))
     assert s2["resumed_from"] == 2
 

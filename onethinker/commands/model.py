@@ -34,6 +34,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--box-weight", type=float, default=d.box_weight,
                    help="weight of a patch-box head's loss (each object patch regresses its object's box; default "
                         f"{d.box_weight}: off)")
+    q.add_argument("--digit-weight", type=float, default=d.digit_weight,
+                   help="weight of a patch-digit head's loss (each object patch predicts the 12 digits of its object's "
+                        f"box in the 0-1000 frame; default {d.digit_weight}: off)")
     q.add_argument("--pos-embed", choices=("keep", "sincos"), default=d.pos_embed,
                    help="the vision position table: keep the model's, or replace it before the first step by a 2-D "
                         "sine-cosine table as strong as the patch embeddings (default keep)")
@@ -73,7 +76,8 @@ def run_pretrain(args: argparse.Namespace) -> int:
 
     try:
         cfg = PretrainConfig(model=args.model, out=args.out, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
-                             warmup=args.warmup, aux_weight=args.aux_weight, box_weight=args.box_weight, pos_embed=args.pos_embed,
+                             warmup=args.warmup, aux_weight=args.aux_weight, box_weight=args.box_weight,
+                             digit_weight=args.digit_weight, pos_embed=args.pos_embed,
                              lm_weight=args.lm_weight,
                              min_objects=args.min_objects, max_objects=args.max_objects, shapes=tuple(args.shapes),
                              qa_share=args.qa_share, eval_boxes=args.eval_boxes,

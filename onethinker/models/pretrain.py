@@ -21,7 +21,8 @@ corpus split), with two losses:
   scratch, like the classification or contrastive pretraining of a real vision tower; the heads are
   dropped when the model is saved, which stays an ordinary Qwen3-VL checkpoint. With ``box_weight`` > 0 a third
   head regresses, from each object patch, its object's box (fractions of the image; L1): a box answer needs
-  the place of an object in the vision tokens' values, which rotary positions alone do not put there.
+  the place of an object in the vision tokens' values, which rotary positions alone do not put there; with
+  ``digit_weight`` > 0 a fourth predicts the 12 digits of that box as an answer writes it (0-1000 frame).
 
 The result is a checkpoint folder (``OUT/final``) that SFT starts from, as the paper's SFT starts from
 Qwen3-VL-Instruct. Checkpoints every ``save_every`` steps (weights, heads, optimiser, step) let a killed
@@ -69,6 +70,9 @@ class PretrainConfig:
     grad_clip: float = 1.0
     aux_weight: float = 1.0  # weight of the dense patch-label loss (0: descriptions only)
     box_weight: float = 0.0  # weight of the patch-box loss (a third head: each object patch's object box; 0: off)
+    #: weight of the patch-digit loss (a fourth head: the 12 digits of the object's box as an answer writes it,
+    #: [x1, y1, x2, y2] in the 0-1000 frame, 3 digits each; 0: off)
+    digit_weight: float = 0.0
     lm_weight: float = 1.0  # weight of the description loss (0: patch labels only)
     min_objects: int = 1
     max_objects: int = 4
@@ -101,6 +105,8 @@ class PretrainConfig:
             raise ValueError("aux_weight and lm_weight must be >= 0 and not both 0")
         if self.box_weight < 0 or (self.box_weight > 0 and self.aux_weight == 0):
             raise ValueError("box_weight must be >= 0, and needs aux_weight > 0 (the patch heads)")
+        if self.digit_weight < 0 or (self.digit_weight > 0 and self.aux_weight == 0):
+            raise ValueError("digit_weight must be >= 0, and needs aux_weight > 0 (the patch heads)")
         if not 1 <= self.min_objects <= self.max_objects <= 8:
             raise ValueError("need 1 <= min_objects <= max_objects <= 8")
         if not 0 <= self.qa_share <= 1:
@@ -208,13 +214,13 @@ def patch_labels(scene, grid_hw: tuple[int, int], min_cover: float = 0.2) -> tup
     return colour, shape
 
 
-def patch_boxes(scene, grid_hw: tuple[int, int], min_cover: float = 0.2) -> np.ndarray:
+def patch_boxes(scene, grid_hw: tuple[int, int], min_cover: float = 0.2, *, thousand: bool = False) -> np.ndarray:
     """The box of the object covering each merged patch of a (h, w) grid (as :func:`patch_labels` picks it), as
     (x1, y1, x2, y2) fractions of the image's width and height, row-major (h * w, 4); NaN on background
-    patches."""
+    patches. ``thousand``: in the 0-1000 frame as answers write it (``to_thousand_box``)."""
     import cv2
 
-    from ..synthetic.scenes import mask_box
+    from ..synthetic.scenes import mask_box, to_thousand_box
 
     h, w = grid_hw
     _, masks = scene.render(0)
@@ -228,7 +234,18 @@ def patch_boxes(scene, grid_hw: tuple[int, int], min_cover: float = 0.2) -> np.n
         sel = on & (best == k)
         if sel.any() and m.any():
             x1, y1, x2, y2 = mask_box(m)
-            out[sel] = (x1 / scene.width, y1 / scene.height, x2 / scene.width, y2 / scene.height)
+            out[sel] = (to_thousand_box((x1, y1, x2, y2), scene.width, scene.height) if thousand
+                        else (x1 / scene.width, y1 / scene.height, x2 / scene.width, y2 / scene.height))
+    return out
+
+
+def box_digits(boxes: np.ndarray) -> np.ndarray:
+    """(n, 12) digits of (n, 4) boxes in the 0-1000 frame, three per coordinate (1000 as 999); -100 (ignored by
+    cross-entropy) on rows with NaN."""
+    out = np.full((len(boxes), 12), -100, np.int64)
+    ok = ~np.isnan(boxes).any(1)
+    vals = np.clip(np.nan_to_num(boxes[ok]), 0, 999).astype(np.int64)
+    out[ok] = np.stack([vals // 100, vals // 10 % 10, vals % 10], axis=2).reshape(-1, 12)
     return out
 
 
@@ -293,7 +310,7 @@ class _Heads:
     """The patch-label heads (colour, shape; with ``boxes``, a third that regresses the covering object's box),
     and a hook that keeps the merged vision tokens of the last forward."""
 
-    def __init__(self, model, boxes: bool = False) -> None:
+    def __init__(self, model, boxes: bool = False, digits: bool = False) -> None:
         import torch
 
         from ..synthetic.scenes import COLOURS, SHAPES
@@ -302,6 +319,7 @@ class _Heads:
         self.colour = torch.nn.Linear(hidden, len(COLOURS) + 1)
         self.shape = torch.nn.Linear(hidden, len(SHAPES) + 1)
         self.box = torch.nn.Linear(hidden, 4) if boxes else None
+        self.digits = torch.nn.Linear(hidden, 12 * 10) if digits else None
         self.tokens = None
         model.model.visual.register_forward_hook(self._keep)
 
@@ -311,41 +329,48 @@ class _Heads:
             self.tokens = output[0]
 
     def parameters(self):
-        heads = [self.colour, self.shape] + ([self.box] if self.box is not None else [])
+        heads = [self.colour, self.shape] + [h for h in (self.box, self.digits) if h is not None]
         return [p for h in heads for p in h.parameters()]
 
     def state_dict(self) -> dict:
         state = {"colour": self.colour.state_dict(), "shape": self.shape.state_dict()}
-        if self.box is not None:
-            state["box"] = self.box.state_dict()
+        for name in ("box", "digits"):
+            if getattr(self, name) is not None:
+                state[name] = getattr(self, name).state_dict()
         return state
 
     def load_state_dict(self, state: dict) -> None:
         self.colour.load_state_dict(state["colour"])
         self.shape.load_state_dict(state["shape"])
-        if self.box is not None and state.get("box") is not None:  # a checkpoint without it: the head starts fresh
-            self.box.load_state_dict(state["box"])
+        for name in ("box", "digits"):  # a checkpoint without the head: it starts fresh
+            if getattr(self, name) is not None and state.get(name) is not None:
+                getattr(self, name).load_state_dict(state[name])
 
-    def labels(self, scenes, grid_thw, merge: int):
-        """(colour, shape, boxes or None) targets of every merged patch of the batch's images."""
+    def labels(self, scenes, grid_thw, merge: int) -> dict[str, Any]:
+        """Targets of every merged patch of the batch's images: "colour", "shape", and, with those heads, "box"
+        (fractions, NaN on background) and "digits" (12 digits, -100 on background)."""
         import torch
 
-        cs, ss, bs = [], [], []
+        parts: dict[str, list[np.ndarray]] = {"colour": [], "shape": [], "box": [], "digits": []}
         for scene, (_, h, w) in zip(scenes, grid_thw.tolist()):
-            c, s = patch_labels(scene, (h // merge, w // merge))
-            cs.append(c)
-            ss.append(s)
+            grid = (h // merge, w // merge)
+            c, s = patch_labels(scene, grid)
+            parts["colour"].append(c)
+            parts["shape"].append(s)
             if self.box is not None:
-                bs.append(patch_boxes(scene, (h // merge, w // merge)))
-        boxes = torch.from_numpy(np.concatenate(bs)) if bs else None
-        return torch.from_numpy(np.concatenate(cs)), torch.from_numpy(np.concatenate(ss)), boxes
+                parts["box"].append(patch_boxes(scene, grid))
+            if self.digits is not None:
+                parts["digits"].append(box_digits(patch_boxes(scene, grid, thousand=True)))
+        return {k: torch.from_numpy(np.concatenate(v)) for k, v in parts.items() if v}
 
-    def loss_and_stats(self, colour_y, shape_y, box_y=None, box_weight: float = 0.0) -> tuple[Any, dict]:
+    def loss_and_stats(self, y: dict[str, Any], box_weight: float = 0.0, digit_weight: float = 0.0
+                       ) -> tuple[Any, dict]:
         """Cross-entropy of the colour and shape heads, plus ``box_weight`` times the box head's L1 error (in
-        image fractions) on object patches."""
+        image fractions) and ``digit_weight`` times the digit head's cross-entropy, on object patches."""
         import torch.nn.functional as F
 
         x = self.tokens
+        colour_y, shape_y = y["colour"], y["shape"]
         lc, ls = self.colour(x), self.shape(x)
         loss = F.cross_entropy(lc, colour_y) + F.cross_entropy(ls, shape_y)
         obj = colour_y > 0
@@ -353,12 +378,21 @@ class _Heads:
         if obj.any():
             stats["patch_colour_acc"] = float((lc.argmax(-1)[obj] == colour_y[obj]).float().mean())
             stats["patch_shape_acc"] = float((ls.argmax(-1)[obj] == shape_y[obj]).float().mean())
+        box_y = y.get("box")
         if self.box is not None and box_y is not None:
             has = ~box_y.isnan().any(-1)
             if has.any():
                 err = F.l1_loss(self.box(x)[has], box_y[has])
                 loss = loss + box_weight * err
                 stats["patch_box_l1"] = float(err.detach())
+        digit_y = y.get("digits")
+        if self.digits is not None and digit_y is not None:
+            has = digit_y[:, 0] >= 0
+            if has.any():
+                logits = self.digits(x)[has].view(-1, 12, 10)
+                ce = F.cross_entropy(logits.reshape(-1, 10), digit_y[has].reshape(-1))
+                loss = loss + digit_weight * ce
+                stats["patch_digit_acc"] = float((logits.argmax(-1) == digit_y[has]).float().mean())
         return loss, stats
 
 
@@ -410,8 +444,8 @@ def evaluate_perception(model, processor, heads: _Heads | None, cfg: PretrainCon
             _, per = _lm_loss(model, inputs)
             right.append(per)
             if heads is not None:
-                cy, sy, by = heads.labels(scenes, inputs["image_grid_thw"], merge)
-                _, st = heads.loss_and_stats(cy, sy, by, cfg.box_weight)
+                _, st = heads.loss_and_stats(heads.labels(scenes, inputs["image_grid_thw"], merge), cfg.box_weight,
+                                             cfg.digit_weight)
                 acc.append(st)
             sw = _swap_images(inputs)
             if sw is not None:
@@ -426,7 +460,7 @@ def evaluate_perception(model, processor, heads: _Heads | None, cfg: PretrainCon
     if wrong:
         out["eval_loss_swapped"] = float(torch.cat(wrong).mean())
         out["image_gap"] = out["eval_loss_swapped"] - out["eval_loss"]
-    for key in ("patch_colour_acc", "patch_shape_acc", "patch_box_l1"):
+    for key in ("patch_colour_acc", "patch_shape_acc", "patch_box_l1", "patch_digit_acc"):
         vals = [a[key] for a in acc if key in a]
         if vals:
             out["eval_" + key] = float(np.mean(vals))
@@ -522,7 +556,7 @@ def pretrain(cfg: PretrainConfig, *, resume: bool = True, progress: Callable[[in
     model.train()
     if cfg.pos_embed == "sincos" and src != str(ckpt):  # a resumed run has its table in the checkpoint
         sincos_position_table(model)
-    heads = _Heads(model, boxes=cfg.box_weight > 0) if cfg.aux_weight > 0 else None
+    heads = _Heads(model, boxes=cfg.box_weight > 0, digits=cfg.digit_weight > 0) if cfg.aux_weight > 0 else None
     params = [p for p in model.parameters() if p.requires_grad] + (heads.parameters() if heads else [])
     opt = torch.optim.AdamW(params, lr=cfg.lr, betas=(0.9, cfg.adam_beta2), weight_decay=cfg.weight_decay)
 
@@ -558,8 +592,8 @@ def pretrain(cfg: PretrainConfig, *, resume: bool = True, progress: Callable[[in
             model.model.get_image_features(inputs["pixel_values"], inputs["image_grid_thw"])
             loss, rec = 0.0, {}
         if heads is not None:
-            cy, sy, by = heads.labels(scenes, inputs["image_grid_thw"], merge)
-            aux, st = heads.loss_and_stats(cy, sy, by, cfg.box_weight)
+            aux, st = heads.loss_and_stats(heads.labels(scenes, inputs["image_grid_thw"], merge), cfg.box_weight,
+                                           cfg.digit_weight)
             loss = loss + cfg.aux_weight * aux
             rec.update(aux_loss=float(aux.detach()), **st)
         opt.zero_grad(set_to_none=True)
