@@ -189,53 +189,50 @@ def item(cfg: "PretrainConfig", index: int):
     return scene, PROMPT, describe(scene)
 
 
-def patch_labels(scene, grid_hw: tuple[int, int], min_cover: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
-    """(colour, shape) class of every merged patch of a (h, w) grid over the scene, row-major: the object
-    covering the largest share of the cell when that share is at least ``min_cover``, else 0
-    (background). Classes are 1 + the index in COLOURS / SHAPES."""
+def patch_owners(scene, grid_hw: tuple[int, int], min_cover: float = 0.2) -> np.ndarray:
+    """For every merged patch of a (h, w) grid over the scene, row-major: the index (in ``scene.objects``) of the
+    object covering the largest share of the cell when that share is at least ``min_cover``, else -1
+    (background). The patch heads' targets all follow it."""
     import cv2
 
+    h, w = grid_hw
+    _, masks = scene.render(0)
+    if not masks:
+        return np.full(h * w, -1, np.int64)
+    cover = np.stack([cv2.resize(m.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA).ravel() for m in masks])
+    return np.where(cover.max(0) >= min_cover, cover.argmax(0), -1).astype(np.int64)
+
+
+def patch_labels(scene, grid_hw: tuple[int, int], min_cover: float = 0.2, *,
+                 owners: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(colour, shape) class of every merged patch of a (h, w) grid over the scene, row-major: that of the object
+    covering it (:func:`patch_owners`; pass ``owners`` to reuse them), 0 on background. Classes are 1 + the index
+    in COLOURS / SHAPES."""
     from ..synthetic.scenes import COLOURS, SHAPES
 
-    h, w = grid_hw
-    _, masks = scene.render(0)
-    colour = np.zeros(h * w, np.int64)
-    shape = np.zeros(h * w, np.int64)
-    if not masks:
-        return colour, shape
-    cover = np.stack([cv2.resize(m.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA).ravel() for m in masks])
-    best = cover.argmax(0)
-    on = cover.max(0) >= min_cover
+    owners = patch_owners(scene, grid_hw, min_cover) if owners is None else owners
     colours, shapes = list(COLOURS), list(SHAPES)
-    for k, o in enumerate(scene.objects):
-        sel = on & (best == k)
-        colour[sel] = 1 + colours.index(o.colour)
-        shape[sel] = 1 + shapes.index(o.shape)
-    return colour, shape
+    colour_of = np.array([0] + [1 + colours.index(o.colour) for o in scene.objects], np.int64)
+    shape_of = np.array([0] + [1 + shapes.index(o.shape) for o in scene.objects], np.int64)
+    return colour_of[owners + 1], shape_of[owners + 1]
 
 
-def patch_boxes(scene, grid_hw: tuple[int, int], min_cover: float = 0.2, *, thousand: bool = False) -> np.ndarray:
-    """The box of the object covering each merged patch of a (h, w) grid (as :func:`patch_labels` picks it), as
-    (x1, y1, x2, y2) fractions of the image's width and height, row-major (h * w, 4); NaN on background
-    patches. ``thousand``: in the 0-1000 frame as answers write it (``to_thousand_box``)."""
-    import cv2
-
+def patch_boxes(scene, grid_hw: tuple[int, int], min_cover: float = 0.2, *, thousand: bool = False,
+                owners: np.ndarray | None = None) -> np.ndarray:
+    """The box of the object covering each merged patch of a (h, w) grid (:func:`patch_owners`; pass ``owners``
+    to reuse them), as (x1, y1, x2, y2) fractions of the image's width and height, row-major (h * w, 4); NaN on
+    background patches. ``thousand``: in the 0-1000 frame as answers write it (``to_thousand_box``)."""
     from ..synthetic.scenes import mask_box, to_thousand_box
 
-    h, w = grid_hw
+    owners = patch_owners(scene, grid_hw, min_cover) if owners is None else owners
+    out = np.full((len(owners), 4), np.nan, np.float32)
     _, masks = scene.render(0)
-    out = np.full((h * w, 4), np.nan, np.float32)
-    if not masks:
-        return out
-    cover = np.stack([cv2.resize(m.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA).ravel() for m in masks])
-    best = cover.argmax(0)
-    on = cover.max(0) >= min_cover
-    for k, m in enumerate(masks):
-        sel = on & (best == k)
-        if sel.any() and m.any():
-            x1, y1, x2, y2 = mask_box(m)
-            out[sel] = (to_thousand_box((x1, y1, x2, y2), scene.width, scene.height) if thousand
-                        else (x1 / scene.width, y1 / scene.height, x2 / scene.width, y2 / scene.height))
+    for k in np.unique(owners[owners >= 0]):
+        box = mask_box(masks[k])
+        if box is not None:
+            x1, y1, x2, y2 = box
+            out[owners == k] = (to_thousand_box(box, scene.width, scene.height) if thousand
+                                else (x1 / scene.width, y1 / scene.height, x2 / scene.width, y2 / scene.height))
     return out
 
 
@@ -354,13 +351,14 @@ class _Heads:
         parts: dict[str, list[np.ndarray]] = {"colour": [], "shape": [], "box": [], "digits": []}
         for scene, (_, h, w) in zip(scenes, grid_thw.tolist()):
             grid = (h // merge, w // merge)
-            c, s = patch_labels(scene, grid)
+            owners = patch_owners(scene, grid)
+            c, s = patch_labels(scene, grid, owners=owners)
             parts["colour"].append(c)
             parts["shape"].append(s)
             if self.box is not None:
-                parts["box"].append(patch_boxes(scene, grid))
+                parts["box"].append(patch_boxes(scene, grid, owners=owners))
             if self.digits is not None:
-                parts["digits"].append(box_digits(patch_boxes(scene, grid, thousand=True)))
+                parts["digits"].append(box_digits(patch_boxes(scene, grid, thousand=True, owners=owners)))
         return {k: torch.from_numpy(np.concatenate(v)) for k, v in parts.items() if v}
 
     def loss_and_stats(self, y: dict[str, Any], box_weight: float = 0.0, digit_weight: float = 0.0
