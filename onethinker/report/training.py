@@ -207,6 +207,20 @@ def demo_report(out: Path, summary: dict, *, sft_log: list[dict], rl_log: list[d
     return path
 
 
+def _group_table(blocks: dict[str, dict[str, dict]], heads: list[str], cells: Any) -> str:
+    """One row per task key of ``blocks`` (name -> group -> figures; then the RL keys and all), two columns per name:
+    ``heads`` (a "{}" takes the name) over ``cells(figures)``; "–" where a name lacks the group."""
+    groups = sorted({g for v in blocks.values() for g in v if g not in ("all", "rl_tasks")}) + ["rl_tasks", "all"]
+    head = "".join(f"<th>{h.format(_e(name))}</th>" for name in blocks for h in heads)
+    rows = []
+    for g in groups:
+        row = "".join(cells(blocks[name][g]) if g in blocks[name] else "<td>–</td>" * len(heads) for name in blocks)
+        n = next((blocks[name][g]["n"] for name in blocks if g in blocks[name]), "")
+        label = "<b>task keys RL trains</b>" if g == "rl_tasks" else "<b>all</b>" if g == "all" else _e(g)
+        rows.append(f"<tr><td>{label}</td><td class='num'>{n}</td>{row}</tr>")
+    return f"<table><tr><th>task</th><th>n</th>{head}</tr>{''.join(rows)}</table>"
+
+
 def ablation_report(out: Path, results: dict[str, list[dict]], logs: dict[str, list[list[dict]]],
                     vs_sft: dict[str, dict[str, Any]] | None = None,
                     vs_estimators: dict[str, dict[str, Any]] | None = None) -> Path:
@@ -250,46 +264,19 @@ def ablation_report(out: Path, results: dict[str, list[dict]], logs: dict[str, l
                 per[e] = pts
         charts.append(line_chart(per, title=f"{t}: rollout reward (5-step average, mean over seeds)", ylabel="reward",
                                  width=420, height=220))
+    from ..evaluate.compare import _diff_cell
+
     ci_table = ""
     if vs_sft:
-        groups = sorted({g for v in vs_sft.values() for g in v if g not in ("all", "rl_tasks")}) + ["rl_tasks", "all"]
-        head2 = "".join(f"<th>{_e(e)}: reward</th><th>{_e(e)} - SFT [95% CI]</th>" for e in estimators)
-        crow = []
-        for g in groups:
-            cells = []
-            for e in estimators:
-                m = vs_sft.get(e, {}).get(g)
-                if not m:
-                    cells.append("<td>–</td><td>–</td>")
-                    continue
-                lo, hi = m["ci95"]
-                colour = ' style="color:#1f9d55"' if lo > 0 else ' style="color:#d64545"' if hi < 0 else ""
-                cells.append(f"<td class='num'>{m['rl']:.3f}</td><td class='num'{colour}>{m['diff']:+.3f} [{lo:+.3f}, {hi:+.3f}]</td>")
-            n = next((vs_sft[e][g]["n"] for e in estimators if g in vs_sft.get(e, {})), "")
-            label = "<b>task keys RL trains</b>" if g == "rl_tasks" else "<b>all</b>" if g == "all" else _e(g)
-            crow.append(f"<tr><td>{label}</td><td class='num'>{n}</td>{''.join(cells)}</tr>")
         ci_table = ("<h2>Held-out reward against the SFT start (per item averaged over seeds; paired bootstrap 95% CI)</h2>"
-                    f"<table><tr><th>task</th><th>n</th>{head2}</tr>{''.join(crow)}</table>")
+                    + _group_table({e: vs_sft.get(e, {}) for e in estimators}, ["{}: reward", "{} - SFT [95% CI]"],
+                                   lambda m: f"<td class='num'>{m['rl']:.3f}</td>" + _diff_cell(m)))
     pair_table = ""
     if vs_estimators:
-        names = list(vs_estimators)
-        groups = sorted({g for v in vs_estimators.values() for g in v if g not in ("all", "rl_tasks")}) + ["rl_tasks", "all"]
-        head3 = "".join(f"<th>{_e(p)}: reward [95% CI]</th><th>accuracy [95% CI]</th>" for p in names)
-
-        def cell(m: dict, diff: str, ci: str) -> str:
-            lo, hi = m[ci]
-            colour = ' style="color:#1f9d55"' if lo > 0 else ' style="color:#d64545"' if hi < 0 else ""
-            return f"<td class='num'{colour}>{m[diff]:+.3f} [{lo:+.3f}, {hi:+.3f}]</td>"
-
-        prow = []
-        for g in groups:
-            cells = "".join((cell(vs_estimators[p][g], "diff", "ci95") + cell(vs_estimators[p][g], "diff_acc", "ci95_acc"))
-                            if g in vs_estimators[p] else "<td>–</td><td>–</td>" for p in names)
-            n = next((vs_estimators[p][g]["n"] for p in names if g in vs_estimators[p]), "")
-            label = "<b>task keys RL trains</b>" if g == "rl_tasks" else "<b>all</b>" if g == "all" else _e(g)
-            prow.append(f"<tr><td>{label}</td><td class='num'>{n}</td>{cells}</tr>")
         pair_table = ("<h2>Estimators against each other (\"a vs b\": b - a; per item averaged over seeds; paired "
-                      f"bootstrap 95% CI)</h2><table><tr><th>task</th><th>n</th>{head3}</tr>{''.join(prow)}</table>")
+                      "bootstrap 95% CI)</h2>"
+                      + _group_table(vs_estimators, ["{}: reward [95% CI]", "accuracy [95% CI]"],
+                                     lambda m: _diff_cell(m) + _diff_cell({"diff": m["diff_acc"], "ci95": m["ci95_acc"]})))
     body = (f"{ci_table}{pair_table}<h2>Held-out metrics (mean ± std over seeds)</h2>{table}<h2>Reward curves</h2>{''.join(charts)}")
     path = out / "report.html"
     path.write_text(_page("Advantage estimator ablation", body), encoding="utf-8")
