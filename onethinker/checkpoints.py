@@ -17,13 +17,14 @@ verl; neither chooses among checkpoints.)
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Union
 
-__all__ = ["CheckpointLayout", "SFT_LAYOUT", "RL_LAYOUT", "resolve_resume"]
+__all__ = ["CheckpointLayout", "SFT_LAYOUT", "RL_LAYOUT", "resolve_resume", "trim_log"]
 
 log = logging.getLogger(__name__)
 
@@ -89,3 +90,28 @@ def resolve_resume(layout: CheckpointLayout, out: str | os.PathLike[str], resume
     if not (path / layout.marker).is_file():
         raise error(f"{label} {path}: not a checkpoint of this trainer (no {layout.marker})")
     return path
+
+
+def trim_log(path: str | os.PathLike[str], step: int, *, drop_keys: tuple[str, ...] = ()) -> int:
+    """Make a run's JSONL log (``path``) agree with the step a run restarts from: keep the records whose
+    ``step`` is at most ``step`` (0: a fresh run keeps none), drop the ones after it (a resumed run logs those
+    steps again, and a reader would otherwise see them twice), the ones holding any of ``drop_keys`` (e.g. an
+    end-of-run summary record) and unreadable lines (a write cut off by the stop). Rewritten atomically; a
+    missing file is left missing. Returns how many lines it dropped."""
+    path = Path(path)
+    if not path.is_file():
+        return 0
+    lines = path.read_text(encoding="utf-8").splitlines()
+    kept = []
+    for line in lines:
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(row, dict) and int(row.get("step", 0) or 0) <= step and not any(k in row for k in drop_keys):
+            kept.append(line)
+    if len(kept) != len(lines):
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+        os.replace(tmp, path)
+    return len(lines) - len(kept)

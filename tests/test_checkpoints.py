@@ -37,3 +37,18 @@ def test_rl_layout_counts_complete_checkpoints_only(tmp_path, caplog):
         resolve_resume(RL_LAYOUT, tmp_path, str(root / "step-000006"))
     with pytest.raises(FileNotFoundError):
         resolve_resume(RL_LAYOUT, tmp_path, "auto", allow_auto=False)
+
+
+def test_trim_log_keeps_the_steps_up_to_the_restart(tmp_path):
+    import json
+
+    from onethinker.checkpoints import trim_log
+
+    log = tmp_path / "log.jsonl"
+    assert trim_log(log, 3) == 0 and not log.exists()  # nothing to trim: nothing written
+    rows = [{"step": 1}, {"step": 2}, {"step": 3, "train_runtime": 5.0}, {"step": 3}, {"step": 4}]
+    log.write_text("".join(json.dumps(r) + "\n" for r in rows) + '{"step": 5, "los')
+    assert trim_log(log, 3, drop_keys=("train_runtime",)) == 3
+    assert [json.loads(line) for line in log.read_text().splitlines()] == [{"step": 1}, {"step": 2}, {"step": 3}]
+    assert trim_log(log, 3) == 0  # already in agreement: untouched
+    assert trim_log(log, 0) == 3 and log.read_text() == ""  # a fresh run

@@ -44,9 +44,14 @@ def test_interrupted_and_resumed_equals_uninterrupted(tiny, corpus, tmp_path, mo
     straight.train()
     first = RLTrainer(config(tiny, corpus, tmp_path / "b", 2))
     first.train()  # stops after 2 steps, checkpoint step-000002
+    with (tmp_path / "b" / "log.jsonl").open("a") as f:  # a stop after step 3 was logged, before it was saved
+        f.write(json.dumps({"step": 3, "reward/all": 9.0}) + "\n" + '{"step": 4, "rew')
     resumed = RLTrainer(config(tiny, corpus, tmp_path / "b", 4), resume=True)
     assert resumed.step == 2
     resumed.train()
+    steps = [json.loads(line)["step"] for line in (tmp_path / "b" / "log.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4]  # the steps after the checkpoint are logged once, by the run that did them
+    assert all(json.loads(line)["reward/all"] != 9.0 for line in (tmp_path / "b" / "log.jsonl").read_text().splitlines())
     wa, wb = weights(tmp_path / "a" / "final"), weights(tmp_path / "b" / "final")
     assert wa.keys() == wb.keys()
     moved = [k for k in wa if not torch.equal(wa[k], weights(tiny)[k])] if (tiny / "model.safetensors").exists() else list(wa)

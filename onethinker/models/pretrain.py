@@ -40,6 +40,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ..checkpoints import trim_log
+
 __all__ = ["PretrainConfig", "PretrainError", "QA_TASKS", "describe", "item", "patch_labels", "pretrain", "question",
            "scene_stream"]
 
@@ -573,6 +575,7 @@ def pretrain(cfg: PretrainConfig, *, resume: bool = True, progress: Callable[[in
         torch.set_rng_state(state["torch_rng"])
     (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2), encoding="utf-8")
     log_path = out / "log.jsonl"
+    trim_log(log_path, start)  # a fresh run starts a new log; a resumed one drops the steps it runs again
     merge = model.config.vision_config.spatial_merge_size
     t0 = time.perf_counter()
     window: list[dict] = []

@@ -33,7 +33,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from ..checkpoints import RL_LAYOUT
+from ..checkpoints import RL_LAYOUT, trim_log
 from ..checkpoints import resolve_resume as resolve_checkpoint
 from ..config import save_config
 from ..data.chat import record_messages
@@ -184,6 +184,9 @@ class RLTrainer:
             self.ref_model.requires_grad_(False).eval()
         if ckpt:
             self._restore(ckpt)
+        # the log agrees with where this run starts: a fresh run starts a new log, a resumed one drops the steps
+        # after its checkpoint (they run again and are logged again)
+        trim_log(self.out / "log.jsonl", self.step)
         save_config(cfg, self.out / "config.yaml")
         (self.out / "data.json").write_text(json.dumps(self.data_report, indent=1, default=str) + "\n", encoding="utf-8")
         self._tb = None

@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..checkpoints import SFT_LAYOUT
+from ..checkpoints import SFT_LAYOUT, trim_log
 from ..checkpoints import resolve_resume as resolve_checkpoint
 from ..config import save_config, to_dict
 from ..models.freezing import PROJECTOR_MODULES, FreezeError, count_parts, param_part
@@ -302,13 +302,10 @@ def _prepare_output(out: Path, ckpt: Path | None, overwrite: bool, main: bool) -
             (out / LOG_FILE).unlink(missing_ok=True)
     if ckpt is None and main and not existing:
         (out / LOG_FILE).unlink(missing_ok=True)
-    if ckpt is not None and main and (out / LOG_FILE).is_file():
+    if ckpt is not None and main:
         # keep the log lines up to the checkpoint: the steps after it are run again
         step = json.loads((ckpt / "trainer_state.json").read_text(encoding="utf-8")).get("global_step", 0)
-        lines = (out / LOG_FILE).read_text(encoding="utf-8").splitlines()
-        kept = [ln for ln in lines if ln.strip() and json.loads(ln).get("step", 0) <= step
-                and "train_runtime" not in json.loads(ln)]
-        (out / LOG_FILE).write_text("".join(ln + "\n" for ln in kept), encoding="utf-8")
+        trim_log(out / LOG_FILE, int(step), drop_keys=("train_runtime",))
 
 
 def _config_changes(old: dict, new: dict, prefix: str = "") -> list[str]:
