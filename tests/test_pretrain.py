@@ -171,6 +171,11 @@ def test_qa_tasks_choose_the_short_questions():
     assert all(p.startswith("Find the ") for p in prompts)
     with pytest.raises(ValueError, match="qa_tasks"):
         PretrainConfig(qa_tasks=("tracking",))
+    # a kind listed k times is asked k times as often (E12's box-heavy mix)
+    boxes = lambda tasks: np.mean([item(PretrainConfig(shapes=("circle",), qa_share=1.0, qa_tasks=tasks), i)[1]
+                                   .startswith("Find the ") for i in range(300)])
+    even, heavy = boxes(("multiple choice", "spatial grounding")), boxes(("multiple choice",) + ("spatial grounding",) * 3)
+    assert 0.35 < even < 0.65 and heavy > 0.65
 
 
 def test_sincos_position_table_gives_every_place_its_own_strong_code(tiny_model_dir):

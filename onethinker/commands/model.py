@@ -47,7 +47,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--qa-share", type=float, default=d.qa_share,
                    help=f"share of items that are short questions instead of descriptions (default {d.qa_share})")
     q.add_argument("--qa-tasks", default=",".join(d.qa_tasks),
-                   help=f"comma-separated kinds of short question (default {','.join(d.qa_tasks)})")
+                   help=f"comma-separated kinds of short question, drawn evenly; a kind listed k times is asked k "
+                        f"times as often (default {','.join(d.qa_tasks)})")
     q.add_argument("--eval-boxes", type=int, default=d.eval_boxes,
                    help=f"held-out 'Find the ...' questions scored by box IoU at each check (default {d.eval_boxes})")
     q.add_argument("--eval-every", type=int, default=d.eval_every, help="steps between held-out perception checks")

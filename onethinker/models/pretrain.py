@@ -81,7 +81,7 @@ class PretrainConfig:
     shapes: tuple[str, ...] = ()  # shapes objects are drawn from (empty: all six), as the corpus' --shapes
     text_share: float = 0.3  # share of scenes with a sign
     qa_share: float = 0.5  # share of items that are short questions instead of the description
-    qa_tasks: tuple[str, ...] = QA_TASKS  # the kinds of short question, drawn evenly
+    qa_tasks: tuple[str, ...] = QA_TASKS  # the kinds of short question, drawn evenly (a kind listed k times: k times as often)
     #: "keep": the model's vision position table as it is; "sincos": replaced, before the first step, by a 2-D
     #: sine-cosine table as strong as the patch embeddings (see :func:`sincos_position_table`)
     pos_embed: str = "keep"
