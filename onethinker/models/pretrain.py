@@ -191,14 +191,15 @@ def item(cfg: "PretrainConfig", index: int):
     return scene, PROMPT, describe(scene)
 
 
-def patch_owners(scene, grid_hw: tuple[int, int], min_cover: float = 0.2) -> np.ndarray:
+def patch_owners(scene, grid_hw: tuple[int, int], min_cover: float = 0.2, *, masks: list | None = None) -> np.ndarray:
     """For every merged patch of a (h, w) grid over the scene, row-major: the index (in ``scene.objects``) of the
     object covering the largest share of the cell when that share is at least ``min_cover``, else -1
-    (background). The patch heads' targets all follow it."""
+    (background). The patch heads' targets all follow it. ``masks``: the scene's object masks
+    (``scene.render(0)``), when the caller has them."""
     import cv2
 
     h, w = grid_hw
-    _, masks = scene.render(0)
+    masks = scene.render(0)[1] if masks is None else masks
     if not masks:
         return np.full(h * w, -1, np.int64)
     cover = np.stack([cv2.resize(m.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA).ravel() for m in masks])
@@ -220,15 +221,16 @@ def patch_labels(scene, grid_hw: tuple[int, int], min_cover: float = 0.2, *,
 
 
 def patch_boxes(scene, grid_hw: tuple[int, int], min_cover: float = 0.2, *, thousand: bool = False,
-                owners: np.ndarray | None = None) -> np.ndarray:
+                owners: np.ndarray | None = None, masks: list | None = None) -> np.ndarray:
     """The box of the object covering each merged patch of a (h, w) grid (:func:`patch_owners`; pass ``owners``
-    to reuse them), as (x1, y1, x2, y2) fractions of the image's width and height, row-major (h * w, 4); NaN on
-    background patches. ``thousand``: in the 0-1000 frame as answers write it (``to_thousand_box``)."""
+    and ``masks`` to reuse them), as (x1, y1, x2, y2) fractions of the image's width and height, row-major
+    (h * w, 4); NaN on background patches. ``thousand``: in the 0-1000 frame as answers write it
+    (``to_thousand_box``)."""
     from ..synthetic.scenes import mask_box, to_thousand_box
 
-    owners = patch_owners(scene, grid_hw, min_cover) if owners is None else owners
+    masks = scene.render(0)[1] if masks is None else masks
+    owners = patch_owners(scene, grid_hw, min_cover, masks=masks) if owners is None else owners
     out = np.full((len(owners), 4), np.nan, np.float32)
-    _, masks = scene.render(0)
     for k in np.unique(owners[owners >= 0]):
         box = mask_box(masks[k])
         if box is not None:
@@ -353,14 +355,15 @@ class _Heads:
         parts: dict[str, list[np.ndarray]] = {"colour": [], "shape": [], "box": [], "digits": []}
         for scene, (_, h, w) in zip(scenes, grid_thw.tolist()):
             grid = (h // merge, w // merge)
-            owners = patch_owners(scene, grid)
+            _, masks = scene.render(0)  # once per scene: every target below reads these masks
+            owners = patch_owners(scene, grid, masks=masks)
             c, s = patch_labels(scene, grid, owners=owners)
             parts["colour"].append(c)
             parts["shape"].append(s)
             if self.box is not None:
-                parts["box"].append(patch_boxes(scene, grid, owners=owners))
+                parts["box"].append(patch_boxes(scene, grid, owners=owners, masks=masks))
             if self.digits is not None:
-                parts["digits"].append(box_digits(patch_boxes(scene, grid, thousand=True, owners=owners)))
+                parts["digits"].append(box_digits(patch_boxes(scene, grid, thousand=True, owners=owners, masks=masks)))
         return {k: torch.from_numpy(np.concatenate(v)) for k, v in parts.items() if v}
 
     def loss_and_stats(self, y: dict[str, Any], box_weight: float = 0.0, digit_weight: float = 0.0
