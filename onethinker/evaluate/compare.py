@@ -227,7 +227,7 @@ def _num(x: float | None) -> str:
     return "–" if x is None else f"{x:.3f}"
 
 
-def _diff_cell(m: dict) -> str:
+def diff_cell(m: dict) -> str:
     if m["diff"] is None:
         return "<td class='num'>–</td>"
     lo, hi = m["ci95"]
@@ -247,7 +247,7 @@ def compare_table_html(result: dict, labels: tuple[str, str] = ("A", "B")) -> st
     for key, block in [*result["tasks"].items(), *extra, ("all", result["all"])]:
         name = "<b>all</b>" if key == "all" else "<b>task keys RL trains</b>" if key == "rl_tasks" else _e(key)
         cells = "".join(f"<td class='num'>{_num(block[m]['a'])}</td><td class='num'>{_num(block[m]['b'])}</td>"
-                        + _diff_cell(block[m]) for m, _ in METRICS)
+                        + diff_cell(block[m]) for m, _ in METRICS)
         rows.append(f"<tr><td>{name}</td><td class='num'>{block['n']}</td>{cells}</tr>")
     caption = _e(f"paired by item; {result['method']}")
     return f"<table><caption>{caption}</caption>{head}{''.join(rows)}</table>"

@@ -264,19 +264,19 @@ def ablation_report(out: Path, results: dict[str, list[dict]], logs: dict[str, l
                 per[e] = pts
         charts.append(line_chart(per, title=f"{t}: rollout reward (5-step average, mean over seeds)", ylabel="reward",
                                  width=420, height=220))
-    from ..evaluate.compare import _diff_cell
+    from ..evaluate.compare import diff_cell
 
     ci_table = ""
     if vs_sft:
         ci_table = ("<h2>Held-out reward against the SFT start (per item averaged over seeds; paired bootstrap 95% CI)</h2>"
                     + _group_table({e: vs_sft.get(e, {}) for e in estimators}, ["{}: reward", "{} - SFT [95% CI]"],
-                                   lambda m: f"<td class='num'>{m['rl']:.3f}</td>" + _diff_cell(m)))
+                                   lambda m: f"<td class='num'>{m['rl']:.3f}</td>" + diff_cell(m)))
     pair_table = ""
     if vs_estimators:
         pair_table = ("<h2>Estimators against each other (\"a vs b\": b - a; per item averaged over seeds; paired "
                       "bootstrap 95% CI)</h2>"
                       + _group_table(vs_estimators, ["{}: reward [95% CI]", "accuracy [95% CI]"],
-                                     lambda m: _diff_cell(m) + _diff_cell({"diff": m["diff_acc"], "ci95": m["ci95_acc"]})))
+                                     lambda m: diff_cell(m) + diff_cell({"diff": m["diff_acc"], "ci95": m["ci95_acc"]})))
     body = (f"{ci_table}{pair_table}<h2>Held-out metrics (mean ± std over seeds)</h2>{table}<h2>Reward curves</h2>{''.join(charts)}")
     path = out / "report.html"
     path.write_text(_page("Advantage estimator ablation", body), encoding="utf-8")
