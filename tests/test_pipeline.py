@@ -53,7 +53,16 @@ def test_small_demo_writes_summary_report_and_skips_finished_stages(tmp_path, ca
                  "rl/final/config.json", "rl/log.jsonl", "eval_sft/eval_synthetic.jsonl", "eval_rl/eval_synthetic.jsonl",
                  "eval_majority/eval_synthetic.jsonl", "probe/probe.json", "eval_sft_t1/eval_rl_tasks.jsonl", "report.html"):
         assert (out / path).is_file(), path
-    assert summary["base"] == str((out / "base" / "final").resolve())
+    # --fresh-base makes the base as the shipped one was made: the perception stage, then the box stages, each
+    # from the one before (2 steps -> 1 step each), the first with the sine-cosine position table
+    from onethinker.recipes.stages import BOX_STAGES
+
+    chain = ["base", *(f"base-{name}" for name, _, _ in BOX_STAGES)]
+    assert summary["base"] == str((out / chain[-1] / "final").resolve())
+    for before, stage in zip(chain, chain[1:]):
+        cfg = json.loads((out / stage / "summary.json").read_text())["config"]
+        assert cfg["model"] == str(out / before / "final") and cfg["steps"] == 1 and cfg["box_weight"] == 1.0
+    assert json.loads((out / chain[1] / "summary.json").read_text())["config"]["pos_embed"] == "sincos"
     import yaml
 
     assert yaml.safe_load((out / "sft" / "config.yaml").read_text())["model"]["path"] == summary["base"]  # SFT starts from it
@@ -61,7 +70,7 @@ def test_small_demo_writes_summary_report_and_skips_finished_stages(tmp_path, ca
     assert [r["step"] for r in rl_log] == [1, 2]
     rl_cfg = yaml.safe_load((out / "rl" / "config.yaml").read_text())
     assert rl_cfg["data"]["tasks"] == [] and summary["rl_mix"]  # RL trains every key of its pool (the default)
-    assert rl_cfg["rollout"]["temperature"] == 0.7 and rl_cfg["loss"]["kl_coef"] == 0.1  # the demo's recipe
+    assert rl_cfg["rollout"]["temperature"] == 0.7 and rl_cfg["loss"]["kl_coef"] == 0.2  # the demo's recipe
     c = summary["compare"]
     assert set(c) == {"rl_vs_sft", "sft_vs_majority", "rl_vs_majority"}
     assert c["rl_vs_sft"]["all"]["n"] == 8

@@ -30,9 +30,11 @@ def _common(p: argparse.ArgumentParser, default_out: str) -> None:
                    help="RL trains every task key of its pool, the --rl-tasks keys with 3x their prompts, as the paper "
                         f"trains all tasks in one run (default {'on' if d.rl_mix else 'off'}; --no-rl-mix: only --rl-tasks)")
     p.add_argument("--fresh-base", action="store_true",
-                   help="build and perception-pretrain the base model here instead of using the shipped one")
+                   help="build the base model here as the shipped one was made (a tiny model, the perception stage, then "
+                        "three stages that teach boxes; about 40 minutes) instead of using the shipped one")
     p.add_argument("--pretrain-steps", type=int, default=DEMO_PRETRAIN_STEPS,
-                   help=f"with --fresh-base (or when none is shipped): perception steps (default {DEMO_PRETRAIN_STEPS}; 0: random weights)")
+                   help=f"with --fresh-base (or when none is shipped): steps of the first perception stage (default "
+                        f"{DEMO_PRETRAIN_STEPS}; each box stage runs 0.3 of it; 0: random weights)")
     p.add_argument("--seed", type=int, default=0,
                    help="seeds every stage: corpus, tiny model, SFT (train.seed), the probe, RL (run.seed; ablate: "
                         "its runs' seeds are 0..N-1) and sampled evaluation (default 0); --sft-set/--set overrides win")

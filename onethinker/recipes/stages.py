@@ -99,7 +99,19 @@ def build_corpus(out: Path, *, plan: DemoCorpus, seed: int, workers: int) -> Pat
 #: onethinker/assets/README.md): the demo's stand-in for Qwen3-VL-Instruct.
 SHIPPED_BASE = "assets/demo-base"
 DEMO_SIZE = "tiny"
-DEMO_PRETRAIN_STEPS = 1000
+DEMO_PRETRAIN_STEPS = 2000
+#: The perception stages that follow the first and teach boxes (docs/experiments.md E8, E11, E12; the shipped
+#: base ran them at 600 steps each after 2,000): its name, its steps as a share of the first stage's, and the
+#: settings that differ from PretrainConfig's defaults. Stage 1 gives the vision tower a 2-D sine-cosine position
+#: table and a patch head that regresses each object patch's box; stage 2 asks box questions only, so that the
+#: decoder learns to write them; stage 3 brings the other question kinds back with boxes still half of them.
+BOX_STAGES: tuple[tuple[str, float, dict[str, Any]], ...] = (
+    ("boxes-1-positions", 0.3, {"pos_embed": "sincos", "box_weight": 1.0, "qa_share": 0.5}),
+    ("boxes-2-questions", 0.3, {"box_weight": 1.0, "qa_share": 1.0, "qa_tasks": ("spatial grounding",)}),
+    ("boxes-3-mix", 0.3, {"box_weight": 1.0, "qa_share": 0.7, "lr": 3e-4,
+                          "qa_tasks": ("multiple choice", "numerical", "regression", "math", "OCR")
+                          + ("spatial grounding",) * 6}),
+)
 
 
 def shipped_base() -> Path | None:
@@ -117,22 +129,31 @@ def build_model(out: Path, corpus: Path, seed: int, size: str = "tiny") -> Path:
 
 
 def base_model(out: Path, corpus: Path, seed: int, *, fresh: bool, pretrain_steps: int = DEMO_PRETRAIN_STEPS,
-               threads: int = 2, shapes: Sequence[str] = ()) -> Path:
+               threads: int = 2, shapes: Sequence[str] = (), box_stages: bool = True) -> Path:
     """The model SFT starts from: the shipped perception-pretrained base, or (``fresh``, or none shipped)
-    a tiny model built on the corpus and put through ``pretrain_steps`` of the perception stage here
-    (``pretrain_steps`` 0: the random model, as before the perception stage existed)."""
+    one made here as the shipped one was: a tiny model built on the corpus, ``pretrain_steps`` of the perception
+    stage (out/base), then the :data:`BOX_STAGES` (out/base-<name>; ``box_stages`` False: not them).
+    ``pretrain_steps`` 0: the random model, as before the perception stage existed. Each stage resumes."""
     from ..models.pretrain import PretrainConfig, pretrain
 
     if not fresh and shipped_base() is not None:
         return shipped_base()  # type: ignore[return-value]
-    tiny = build_model(out, corpus, seed, size=DEMO_SIZE)
+    model = build_model(out, corpus, seed, size=DEMO_SIZE)
     if pretrain_steps <= 0:
-        return tiny
-    final = out / "base" / "final"
-    if not (final / "config.json").is_file():
-        pretrain(PretrainConfig(model=str(tiny), out=str(out / "base"), steps=pretrain_steps, seed=seed, threads=threads,
-                                shapes=tuple(shapes)))
-    return final
+        return model
+    # warm-up: 5% of the first stage (E4: 100 of 2,000), 1/12 of each box stage (50 of 600)
+    stages: list[tuple[str, int, int, dict[str, Any]]] = [("base", pretrain_steps, round(0.05 * pretrain_steps), {})]
+    if box_stages:
+        for name, share, settings in BOX_STAGES:
+            steps = max(1, round(share * pretrain_steps))
+            stages.append((f"base-{name}", steps, round(steps / 12), settings))
+    for name, steps, warmup, settings in stages:
+        final = out / name / "final"
+        if not (final / "config.json").is_file():
+            pretrain(PretrainConfig(model=str(model), out=str(out / name), steps=steps, warmup=warmup, seed=seed,
+                                    threads=threads, shapes=tuple(shapes), **settings))
+        model = final
+    return model
 
 
 def run_sft(out: Path, overrides: Sequence[str]) -> Path:
