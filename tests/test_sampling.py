@@ -2,6 +2,8 @@
 former loop (transformers generate called with the trainer's own stop/pad/suppress tokens and seeding),
 and text generation identical to the former models.generate."""
 
+import contextlib
+
 import torch
 
 from onethinker.data.chat import record_messages
@@ -326,6 +328,7 @@ def test_own_decode_step_equals_the_models_forward(tiny_model_dir, corpus, monke
 
     model, _, engine, batch, _, keys = _rl_setup(tiny_model_dir, corpus)
     assert _DecodeStep.for_model(model) is not None
+    engine.short_prefill = False  # the prefill as the model's forward runs it on both sides: decode steps compared
     kw = dict(n=2, max_new_tokens=16, temperature=1.0, seed=5, keep_logprobs=True, sampler="fast")
     free = engine.sample(batch, **kw).sequences  # stop tokens drawn from its own samples: rows end early and late
     engine.stop_ids = engine.stop_ids + sorted({int(free[i, t]) for i, t in ((1, 0), (5, 9), (7, 3))}
@@ -342,3 +345,32 @@ def test_own_decode_step_equals_the_models_forward(tiny_model_dir, corpus, monke
     assert torch.equal(own.sequences, ref.sequences)
     assert torch.equal(own.logprobs, ref.logprobs)
     assert len({len(engine.cut(r)) for r in own.sequences.tolist()}) > 1
+
+
+def test_short_prefill_gives_the_forwards_logits_and_cache(tiny_model_dir, corpus):
+    """The prefill with the last layer at the last position only (``last_layer_at_last_position``): every task
+    key in one left-padded batch (the padding mask sliced to the last query), the last position's logits equal
+    the full forward's to 1e-5, every layer's keys and values bit for bit; the layer's own forward afterwards."""
+    from transformers import DynamicCache
+
+    from onethinker.models.sampling import last_layer_at_last_position
+
+    model, _, _, batch, _, keys = _rl_setup(tiny_model_dir, corpus)
+    assert len(set(batch["attention_mask"].sum(1).tolist())) > 5  # left padding in play
+    feats = dict(batch)
+    ids, mask = feats.pop("input_ids"), feats.pop("attention_mask")
+    pos = model._prepare_position_ids_for_generation(ids, {"input_ids": ids, "attention_mask": mask, **feats})
+    runs = []
+    for short in (False, True):
+        cache = DynamicCache(config=model.config.get_text_config(decoder=True))
+        with torch.no_grad(), (last_layer_at_last_position(model) if short else contextlib.nullcontext()):
+            out = model(input_ids=ids, attention_mask=mask, position_ids=pos, cache=cache, use_cache=True,
+                        logits_to_keep=1, **feats)
+        runs.append((out.logits[:, -1], cache))
+    (full, cache_full), (short, cache_short) = runs
+    assert short.shape == full.shape == (len(keys), model.config.get_text_config().vocab_size)
+    assert float((short - full).abs().max()) < 1e-5
+    assert torch.equal(short.argmax(-1), full.argmax(-1))
+    for a, b in zip(cache_full.layers, cache_short.layers):
+        assert torch.equal(a.keys, b.keys) and torch.equal(a.values, b.values)
+    assert "forward" not in vars(model.get_decoder().layers[-1])  # the layer's class forward is back

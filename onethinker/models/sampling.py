@@ -212,6 +212,53 @@ class _DecodeStep:
         return self.head(dec.norm(h)[:, -1])
 
 
+@contextlib.contextmanager
+def last_layer_at_last_position(model: Any):
+    """While in the block, a forward of ``model`` (a :class:`_DecodeStep` model: Qwen3-VL) runs its last decoder
+    layer's attention query, attention output and MLP at the last position only; that layer's keys and values
+    are still computed for every position and go to the cache. For a forward with ``logits_to_keep=1`` and a
+    cache (a prefill, the prompt pass of the prompt-shared update) the logits and the cache are the same as
+    without it (tests/test_sampling.py, tests/test_shared_prompt.py) and about a quarter of a 4-layer model's
+    work on the prompt is skipped (its last layer except keys and values), forward and backward. The other
+    outputs of that forward (hidden states of the other positions) are not computed. A model it does not
+    mirror, or whose last layer takes deepstack visual features, runs as it is."""
+    step = _DecodeStep.for_model(model)
+    layers = list(step.decoder.layers) if step is not None else []
+    vision = getattr(getattr(model, "config", None), "vision_config", None)
+    deepstack = len(getattr(vision, "deepstack_visual_indexes", None) or ())
+    layer = layers[-1] if layers and len(layers) > deepstack else None
+    if layer is None or not all(hasattr(layer, name) for name in ("input_layernorm", "post_attention_layernorm", "mlp")):
+        yield
+        return
+    attn, apply_rope, attention = layer.self_attn, step.apply_rope, step.attention
+
+    def forward(hidden_states: Any, position_embeddings: Any, attention_mask: Any = None, position_ids: Any = None,
+                cache: Any = None, **kwargs: Any) -> Any:
+        # as Qwen3VLTextDecoderLayer.forward and Qwen3VLTextAttention.forward, with the queries cut to the last
+        # position (the same operations on the rows they keep)
+        rows, length = int(hidden_states.shape[0]), int(hidden_states.shape[1])
+        x = layer.input_layernorm(hidden_states)
+        kv_shape = (rows, length, -1, attn.head_dim)
+        q = attn.q_norm(attn.q_proj(x[:, -1:]).view(rows, 1, -1, attn.head_dim)).transpose(1, 2)
+        k = attn.k_norm(attn.k_proj(x).view(kv_shape)).transpose(1, 2)
+        v = attn.v_proj(x).view(kv_shape).transpose(1, 2)
+        cos, sin = position_embeddings
+        q = apply_rope(q, q, cos[:, -1:], sin[:, -1:])[0]
+        k = apply_rope(k, k, cos, sin)[0]
+        if cache is not None:
+            k, v = cache.update(k, v, attn.layer_idx)
+        mask = attention_mask[:, :, -1:, :] if attention_mask is not None and attention_mask.dim() == 4 else attention_mask
+        out, _ = attention(attn, q, k, v, mask, dropout=0.0, scaling=attn.scaling)
+        h = hidden_states[:, -1:] + attn.o_proj(out.reshape(rows, 1, -1).contiguous())
+        return h + layer.mlp(layer.post_attention_layernorm(h))
+
+    layer.forward = forward
+    try:
+        yield
+    finally:
+        del layer.forward
+
+
 @dataclass
 class Samples:
     """What one call of :meth:`SamplingEngine.sample` gives: ``sequences`` (rows x new tokens, pad after a
@@ -243,6 +290,9 @@ class SamplingEngine:
     #: the fast sampler's decode steps run the model's modules directly where the model is one
     #: ``_DecodeStep`` mirrors (the same logits, less per-step overhead); False: the model's forward
     own_step: bool = True
+    #: the fast sampler's prefill runs the last decoder layer at the last position only, keys and values at every
+    #: position (:func:`last_layer_at_last_position`; the same logits to float rounding, not bit for bit)
+    short_prefill: bool = True
     _kw: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -422,8 +472,9 @@ class SamplingEngine:
         # attention mask, so left padding is right); each decode step is then "last position + 1" per row
         pos = model._prepare_position_ids_for_generation(ids, {"input_ids": ids, "attention_mask": mask, **feats})
         cache = DynamicCache(config=model.config.get_text_config(decoder=True))
-        out = model(input_ids=ids, attention_mask=mask, position_ids=pos, cache=cache, use_cache=True,
-                    logits_to_keep=1, **feats)
+        with last_layer_at_last_position(model) if self.short_prefill else contextlib.nullcontext():
+            out = model(input_ids=ids, attention_mask=mask, position_ids=pos, cache=cache, use_cache=True,
+                        logits_to_keep=1, **feats)
         logits = out.logits[:, -1].to(device=dev, dtype=torch.float32, copy=True)
         del out, feats
         nxt = pos[..., -1] + 1  # (4, rows) or (rows,): the next position of every row

@@ -33,7 +33,7 @@ from typing import Any, Sequence
 
 import torch
 
-from ..models.sampling import select_cache_rows
+from ..models.sampling import last_layer_at_last_position, select_cache_rows
 
 _ROPE_KEYS = ("input_ids", "mm_token_type_ids", "image_grid_thw", "video_grid_thw", "second_per_grid_ts",
               "attention_mask")
@@ -123,7 +123,8 @@ def shared_logprobs(model: Any, rollouts: Sequence[Any], *, pad_id: int, device:
     prompts = {k: v.to(device) if isinstance(v, torch.Tensor) else v
                for k, v in collate([first[g].prompt.features for g in keys], pad_id).items()}
     pos, nxt = _rope_positions(model, prompts)
-    out = model(**prompts, position_ids=pos, use_cache=True, logits_to_keep=1)
+    with last_layer_at_last_position(model):  # only the last position's logits and the cache are used
+        out = model(**prompts, position_ids=pos, use_cache=True, logits_to_keep=1)
     cache = _cache_of(out)
     if cache is None:
         raise RuntimeError(f"{type(model).__name__} returned no cache: the prompt-shared update needs one "
