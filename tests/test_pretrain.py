@@ -201,3 +201,30 @@ def test_sincos_position_table_gives_every_place_its_own_strong_code(tiny_model_
         pix = torch.rand(64, w[0].numel()) * 2 - 1
         content = float(model.model.visual.patch_embed(pix).norm(dim=1).mean())
     assert 0.3 * content < norm < 0.7 * content
+
+
+def test_sft_records_replay_the_perception_items(tmp_path, capsys):
+    """`onethinker model pretrain-records` writes the stage's items (the same scenes, questions and answers as
+    training item i) as SFT records that the SFT loader reads, pictures beside them; a bad count is refused."""
+    from PIL import Image
+
+    from onethinker.cli import main
+    from onethinker.models.pretrain import item
+    from onethinker.sft.data import load_sft_dataset
+
+    out = tmp_path / "replay"
+    assert main(["model", "pretrain-records", "--out", str(out), "--n", "12", "--start", "500", "--shapes", "circle",
+                 "--qa-share", "0.7", "--qa-tasks", "spatial grounding,numerical"]) == 0
+    records = json.loads((out / "perception.json").read_text())
+    cfg = PretrainConfig(shapes=("circle",), qa_share=0.7, qa_tasks=("spatial grounding", "numerical"))
+    assert len(records) == 12
+    for i, rec in zip(range(500, 512), records):
+        scene, prompt, text = item(cfg, i)
+        assert rec["messages"][0]["content"] == "<image>" + prompt and rec["messages"][1]["content"] == text
+        assert np.array_equal(np.asarray(Image.open(out / rec["images"][0]).convert("RGB")), scene.render(0)[0])
+    asked = [r["messages"][0]["content"] for r in records]
+    assert any("Answer briefly." in q for q in asked) and any("Describe the image" in q for q in asked)
+    dataset = load_sft_dataset([out / "perception.json"])
+    assert len(dataset) == 12
+    assert main(["model", "pretrain-records", "--out", str(out), "--n", "0"]) == 2
+    assert "n must be >= 1" in capsys.readouterr().err

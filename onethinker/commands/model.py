@@ -60,6 +60,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--no-resume", action="store_true", help="start over even if OUT/checkpoint exists")
     q.set_defaults(func=run_pretrain)
 
+    r = msub.add_parser("pretrain-records", help="write perception-stage items (scene + short question or description) "
+                                                  "as SFT records, to replay the stage during SFT")
+    r.add_argument("--out", required=True, help="folder: OUT/perception.json and OUT/media/perception/*.png")
+    r.add_argument("--n", type=int, required=True, help="records to write")
+    r.add_argument("--start", type=int, default=None,
+                   help="first scene index of the perception stream (default 20,000,000: apart from training and checks)")
+    r.add_argument("--shapes", nargs="*", default=[], help="shapes the scenes are drawn from (default: all six)")
+    r.add_argument("--qa-share", type=float, default=d.qa_share,
+                   help=f"share of short questions instead of descriptions (default {d.qa_share})")
+    r.add_argument("--qa-tasks", default=",".join(d.qa_tasks),
+                   help="comma-separated kinds of short question; a kind listed k times is asked k times as often")
+    r.add_argument("--seed", type=int, default=d.seed)
+    r.set_defaults(func=run_pretrain_records)
+
 
 def run_tiny(args: argparse.Namespace) -> int:
     from ..models.tiny import build_tiny
@@ -112,4 +126,19 @@ def run_pretrain(args: argparse.Namespace) -> int:
     console.print(json.dumps(summary["eval"], indent=1), highlight=False)
     console.print(f"{summary['steps']} steps (from {summary['resumed_from']}) in {summary['seconds']:.0f} s; "
                   f"model: {summary['final']}")
+    return 0
+
+
+def run_pretrain_records(args: argparse.Namespace) -> int:
+    from ..models.pretrain import RECORDS_START, PretrainConfig, write_sft_records
+
+    try:
+        cfg = PretrainConfig(shapes=tuple(args.shapes), qa_share=args.qa_share, seed=args.seed,
+                             qa_tasks=tuple(t.strip() for t in args.qa_tasks.split(",") if t.strip()))
+        with console.status(f"writing {args.n} perception records"):
+            path = write_sft_records(cfg, args.out, args.n, start=RECORDS_START if args.start is None else args.start)
+    except ValueError as e:
+        console.print(f"[red]error:[/red] {e}")
+        return 2
+    console.print(f"{args.n} records: {path} (add it to an SFT run's data.files)")
     return 0

@@ -191,6 +191,38 @@ def item(cfg: "PretrainConfig", index: int):
     return scene, PROMPT, describe(scene)
 
 
+#: first scene index of :func:`write_sft_records` by default: apart from the training steps' scenes (0, 1, ...)
+#: and the held-out checks' (10,000,000 on)
+RECORDS_START = 20_000_000
+
+
+def write_sft_records(cfg: "PretrainConfig", out: str | Path, n: int, *, start: int = RECORDS_START,
+                      name: str = "perception.json") -> Path:
+    """Items ``start`` .. ``start + n - 1`` of the perception stage under ``cfg`` (its shapes, question mix and share,
+    seed) written as SFT records (``messages`` + ``images``, the corpus' format, image paths relative to the file):
+    ``out/name`` and the pictures under ``out/media/perception/``. Added to an SFT run's ``data.files``, they replay
+    the perception stage during SFT (docs/experiments.md S5, S6). Returns the file's path."""
+    from PIL import Image
+
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    out = Path(out)
+    media = out / "media" / "perception"
+    media.mkdir(parents=True, exist_ok=True)
+    records = []
+    for i in range(start, start + n):
+        scene, prompt, text = item(cfg, i)
+        rel = f"media/perception/{i}.png"
+        Image.fromarray(scene.render(0)[0]).save(out / rel)
+        records.append({"messages": [{"role": "user", "content": "<image>" + prompt},
+                                     {"role": "assistant", "content": text}], "images": [rel]})
+    path = out / name
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(records, ensure_ascii=False), encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
 def patch_owners(scene, grid_hw: tuple[int, int], min_cover: float = 0.2, *, masks: list | None = None) -> np.ndarray:
     """For every merged patch of a (h, w) grid over the scene, row-major: the index (in ``scene.objects``) of the
     object covering the largest share of the cell when that share is at least ``min_cover``, else -1
