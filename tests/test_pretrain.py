@@ -178,6 +178,30 @@ def test_qa_tasks_choose_the_short_questions():
     assert 0.35 < even < 0.65 and heavy > 0.65
 
 
+def test_onethinker_form_asks_the_same_question_as_the_corpus_sft_does():
+    """qa_format "onethinker": the same drawn question as the short form, asked with the task's OneThinker prompt and
+    answered with the reasoning and answer the corpus' SFT conversations write; a bad form is refused."""
+    from onethinker.models.pretrain import item
+    from onethinker.tasks import TASKS
+
+    tasks = ("multiple choice", "numerical", "spatial grounding")
+    short = PretrainConfig(shapes=("circle",), qa_share=1.0, qa_tasks=tasks)
+    long = PretrainConfig(shapes=("circle",), qa_share=1.0, qa_tasks=tasks, qa_format="onethinker")
+    kinds = set()
+    for i in range(30):
+        _, q_short, a_short = item(short, i)
+        _, q_long, a_long = item(long, i)
+        question = q_short[: -len("\nAnswer briefly.")]
+        task = next(TASKS[t] for t in tasks if TASKS[t].prompt(question.split("\nOptions:")[0],
+                    question.split("\nOptions:\n")[1].split("\n") if "\nOptions:" in question else None) == q_long)
+        kinds.add(task.key)
+        assert a_long.startswith("<think>") and a_long.endswith(f"</think><answer>{a_short}</answer>")
+        assert len(a_long) > len(a_short) + len("<think></think><answer></answer>")  # a reasoning was written
+    assert kinds == set(tasks)
+    with pytest.raises(ValueError, match="qa_format"):
+        PretrainConfig(qa_format="long")
+
+
 def test_sincos_position_table_gives_every_place_its_own_strong_code(tiny_model_dir):
     """The vision tower's position table replaced by a 2-D sine-cosine one: every row as strong as half the patch
     embeddings, rows of different places far apart (the learned table of the shipped base was nearly constant),

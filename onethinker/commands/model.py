@@ -49,6 +49,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--qa-tasks", default=",".join(d.qa_tasks),
                    help=f"comma-separated kinds of short question, drawn evenly; a kind listed k times is asked k "
                         f"times as often (default {','.join(d.qa_tasks)})")
+    q.add_argument("--qa-format", choices=("short", "onethinker"), default=d.qa_format,
+                   help="training questions asked the short way (bare answers; default) or in the OneThinker form (the "
+                        "task's prompt, <think>reasoning</think><answer>...</answer>, as the corpus' SFT conversations)")
     q.add_argument("--eval-boxes", type=int, default=d.eval_boxes,
                    help=f"held-out 'Find the ...' questions scored by box IoU at each check (default {d.eval_boxes})")
     q.add_argument("--eval-every", type=int, default=d.eval_every, help="steps between held-out perception checks")
@@ -95,7 +98,7 @@ def run_pretrain(args: argparse.Namespace) -> int:
                              digit_weight=args.digit_weight, pos_embed=args.pos_embed,
                              lm_weight=args.lm_weight,
                              min_objects=args.min_objects, max_objects=args.max_objects, shapes=tuple(args.shapes),
-                             qa_share=args.qa_share, eval_boxes=args.eval_boxes,
+                             qa_share=args.qa_share, eval_boxes=args.eval_boxes, qa_format=args.qa_format,
                              qa_tasks=tuple(t.strip() for t in args.qa_tasks.split(",") if t.strip()),
                              eval_every=args.eval_every,
                              save_every=args.save_every, seed=args.seed, threads=args.threads,

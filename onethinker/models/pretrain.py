@@ -50,6 +50,7 @@ _STREAM = 7
 PROMPT = "Describe the image: every object with its colour, shape, place and box, the background and any text."
 #: Task keys whose image questions (onethinker.synthetic.corpus) the stage asks, answered without reasoning.
 QA_TASKS = ("multiple choice", "numerical", "regression", "math", "OCR", "spatial grounding")
+QA_FORMATS = ("short", "onethinker")
 CKPT = "checkpoint"
 
 
@@ -82,6 +83,10 @@ class PretrainConfig:
     text_share: float = 0.3  # share of scenes with a sign
     qa_share: float = 0.5  # share of items that are short questions instead of the description
     qa_tasks: tuple[str, ...] = QA_TASKS  # the kinds of short question, drawn evenly (a kind listed k times: k times as often)
+    #: how the questions are asked and answered in training: "short" (the question, "Answer briefly.", the bare
+    #: answer) or "onethinker" (the task's OneThinker prompt and "<think>reasoning</think><answer>...</answer>", as
+    #: the corpus' SFT conversations; the checks stay in the short form)
+    qa_format: str = "short"
     #: "keep": the model's vision position table as it is; "sincos": replaced, before the first step, by a 2-D
     #: sine-cosine table as strong as the patch embeddings (see :func:`sincos_position_table`)
     pos_embed: str = "keep"
@@ -117,6 +122,8 @@ class PretrainConfig:
         unknown = [t for t in self.qa_tasks if t not in QA_TASKS]
         if unknown or not self.qa_tasks:
             raise ValueError(f"qa_tasks: {', '.join(unknown) or 'none given'}; choose from {', '.join(QA_TASKS)}")
+        if self.qa_format not in QA_FORMATS:
+            raise ValueError(f"qa_format must be one of {', '.join(QA_FORMATS)}, got {self.qa_format!r}")
         if self.pos_embed not in ("keep", "sincos"):
             raise ValueError(f"pos_embed must be keep or sincos, got {self.pos_embed!r}")
         if self.eval_boxes < 0 or self.eval_questions < 0:
@@ -160,9 +167,12 @@ def describe(scene) -> str:
     return out
 
 
-def question(scene, index: int, seed: int, tasks: tuple[str, ...] = QA_TASKS) -> tuple[str, str] | None:
-    """A short question about the scene (one of ``tasks``) and its bare answer (the task's answer form), or
-    None when the drawn question cannot be asked of this scene."""
+def question(scene, index: int, seed: int, tasks: tuple[str, ...] = QA_TASKS, *,
+             form: str = "short") -> tuple[str, str] | None:
+    """A question about the scene (one of ``tasks``) and its answer, or None when the drawn question cannot be asked
+    of this scene. ``form`` "short": the question, "Answer briefly.", the bare answer (the task's answer form);
+    "onethinker": the task's OneThinker prompt and the reasoning and answer as the corpus' SFT conversations write
+    them (the same draw: the same question either way)."""
     from ..synthetic.questions import GENERATORS
 
     rng = np.random.default_rng([seed, _STREAM + 1, index])
@@ -170,8 +180,11 @@ def question(scene, index: int, seed: int, tasks: tuple[str, ...] = QA_TASKS) ->
     for k in order:
         q = GENERATORS[tasks[int(k)]](scene, rng)
         if q is not None:
+            answer = q.task.format_answer(q.value)
+            if form == "onethinker":
+                return q.task.prompt(q.text, q.options or None), f"<think>{q.reasoning}</think><answer>{answer}</answer>"
             text = q.text + ("\nOptions:\n" + "\n".join(q.options) if q.options else "") + "\nAnswer briefly."
-            return text, q.task.format_answer(q.value)
+            return text, answer
     return None
 
 
@@ -185,7 +198,7 @@ def item(cfg: "PretrainConfig", index: int):
     """Training item ``index``: (scene, prompt, target text)."""
     scene = cfg_scene(cfg, index)
     if np.random.default_rng([cfg.seed, _STREAM + 2, index]).random() < cfg.qa_share:
-        qa = question(scene, index, cfg.seed, cfg.qa_tasks)
+        qa = question(scene, index, cfg.seed, cfg.qa_tasks, form=cfg.qa_format)
         if qa is not None:
             return scene, qa[0], qa[1]
     return scene, PROMPT, describe(scene)
