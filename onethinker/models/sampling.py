@@ -248,7 +248,8 @@ def last_layer_at_last_position(model: Any):
         if cache is not None:
             k, v = cache.update(k, v, attn.layer_idx)
         mask = attention_mask[:, :, -1:, :] if attention_mask is not None and attention_mask.dim() == 4 else attention_mask
-        out, _ = attention(attn, q, k, v, mask, dropout=0.0, scaling=attn.scaling)
+        dropout = attn.attention_dropout if attn.training else 0.0
+        out, _ = attention(attn, q, k, v, mask, dropout=dropout, scaling=attn.scaling)
         h = hidden_states[:, -1:] + attn.o_proj(out.reshape(rows, 1, -1).contiguous())
         return h + layer.mlp(layer.post_attention_layernorm(h))
 
