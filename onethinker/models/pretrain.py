@@ -182,7 +182,9 @@ def question(scene, index: int, seed: int, tasks: tuple[str, ...] = QA_TASKS, *,
         if q is not None:
             answer = q.task.format_answer(q.value)
             if form == "onethinker":
-                return q.task.prompt(q.text, q.options or None), f"<think>{q.reasoning}</think><answer>{answer}</answer>"
+                from ..synthetic.corpus import sft_reply
+
+                return q.task.prompt(q.text, q.options or None), sft_reply(q.reasoning, answer)
             text = q.text + ("\nOptions:\n" + "\n".join(q.options) if q.options else "") + "\nAnswer briefly."
             return text, answer
     return None

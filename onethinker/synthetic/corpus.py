@@ -263,6 +263,11 @@ def _answer_text(task: Task, value: Any) -> str:
     return task.format_answer(value)
 
 
+def sft_reply(reasoning: str, answer: str) -> str:
+    """The assistant turn of an SFT conversation: the reasoning in think tags, then the answer in answer tags."""
+    return f"<think>{reasoning}</think><answer>{answer}</answer>"
+
+
 def _records_for(scene: Scene, questions: list[Question], plan_: ScenePlan, media_path: str) -> list[dict]:
     dtype = "video" if scene.is_video else "image"
     placeholder = f"<{dtype}>"
@@ -278,7 +283,7 @@ def _records_for(scene: Scene, questions: list[Question], plan_: ScenePlan, medi
         elif plan_.split == "sft":
             out.append({"key": q.task.key, "sft": {"messages": [
                 {"role": "user", "content": q.task.prompt(placeholder + q.text, q.options or None)},
-                {"role": "assistant", "content": f"<think>{q.reasoning}</think><answer>{answer}</answer>"},
+                {"role": "assistant", "content": sft_reply(q.reasoning, answer)},
             ], media_key: [media_path]}})
         else:
             ev = {"problem_id": pid, "problem": q.text, "data_type": dtype, "problem_type": q.task.problem_type,
