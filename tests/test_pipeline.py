@@ -73,6 +73,8 @@ def test_small_demo_writes_summary_report_and_skips_finished_stages(tmp_path, ca
     assert rl_cfg["rollout"]["temperature"] == 0.7 and rl_cfg["loss"]["kl_coef"] == 0.2  # the demo's recipe
     assert rl_cfg["data"]["task_weights"] == {k: 3 for k in ("tracking", "spatial-temporal grounding", "temporal grounding",
                                                              "segmentation/video")}  # the rare video keys' prompts 3x
+    assert summary["rl_task_weights"] == rl_cfg["data"]["task_weights"]  # kept in the summary, printed and in the report
+    assert "tracking 3x" in (out / "report.html").read_text()
     c = summary["compare"]
     assert set(c) == {"rl_vs_sft", "sft_vs_majority", "rl_vs_majority"}
     assert c["rl_vs_sft"]["all"]["n"] == 8

@@ -164,6 +164,9 @@ def _print_table(summary: dict) -> None:
         console.print(table("held-out synthetic set: RL checkpoint - SFT checkpoint",
                             ("task", "RL - SFT acc [95% CI]", "SFT -> RL reward")))
     star = "RL's focus keys (RL trains every key, these with 3x the prompts)" if summary.get("rl_mix") else "trained by RL"
+    weights = summary.get("rl_task_weights") or {}
+    if weights:
+        star += "; in RL's prompt stream " + ", ".join(f"{k} {w}x" for k, w in weights.items())
     console.print(f"* {star}; CIs: paired bootstrap over items", highlight=False)
 
 

@@ -98,6 +98,7 @@ def run_demo(out: str | Path, *, plan: DemoCorpus | None = None, seed: int = 0, 
         "majority": held_out_summary(rows_major),
         "rl_tasks": rl_tasks,
         "rl_mix": plan.rl_mix,
+        "rl_task_weights": _rl_task_weights(out / "rl" / "config.yaml"),
         "compare": compare,
         "greedy_answers": spread,
         "collapsed": collapsed_keys(spread["sft"], spread["rl"]),
@@ -117,6 +118,19 @@ def run_demo(out: str | Path, *, plan: DemoCorpus | None = None, seed: int = 0, 
     done()
     summary["report"] = str(report)
     return summary
+
+
+def _rl_task_weights(config: Path) -> dict[str, int]:
+    """The RL run's ``data.task_weights`` (keys whose prompts enter the stream more than once), from its resolved
+    config; {} when the run wrote none."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        return {}
+    weights = (data.get("data") or {}).get("task_weights") or {}
+    return {str(k): int(v) for k, v in weights.items()} if isinstance(weights, dict) else {}
 
 
 def _warn_risks(probe_result: dict[str, Any], plan: DemoCorpus) -> list[str]:

@@ -154,6 +154,8 @@ def demo_report(out: Path, summary: dict, *, sft_log: list[dict], rl_log: list[d
                      "(its focus keys, pooled as the RL keys below) with 3x the prompts of the others; "
                      if summary.get("rl_mix") else
                      f"<p class='meta'>RL trains the task keys {_e(', '.join(summary.get('rl_tasks', [])))}; ")
+                  + (f"in RL's prompt stream {_e(', '.join(f'{k} {w}x' for k, w in summary['rl_task_weights'].items()))}; "
+                     if summary.get("rl_task_weights") else "")
                   + "SFT covered every key. Majority = the best single answer per task key on the RL prompts.</p>"
                   "<h3>RL checkpoint vs SFT checkpoint</h3>" + compare_table_html(c["rl_vs_sft"], ("SFT", "RL"))
                   + "<h3>SFT checkpoint vs majority baseline</h3>" + compare_table_html(c["sft_vs_majority"], ("majority", "SFT"))
