@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
+from ..config import load_config
 from .stages import (DEMO_PRETRAIN_STEPS, DemoCorpus, _official, _stage, base_model, build_corpus, evaluate_checkpoint,
                      paired, rl_bench, rl_data_filter, run_probe, run_rl, run_sft)
 
@@ -84,6 +85,7 @@ def run_demo(out: str | Path, *, plan: DemoCorpus | None = None, seed: int = 0, 
             sampled[name] = held_out_summary(rows)
     done()
     done = _stage("8/8 comparisons and report", timing)
+    from ..rl.config import RLConfig
     from ..evaluate.store import ResultStore
 
     rows_major = ResultStore(out / "eval_majority" / "eval_synthetic.jsonl").rows()
@@ -98,7 +100,8 @@ def run_demo(out: str | Path, *, plan: DemoCorpus | None = None, seed: int = 0, 
         "majority": held_out_summary(rows_major),
         "rl_tasks": rl_tasks,
         "rl_mix": plan.rl_mix,
-        "rl_task_weights": _rl_task_weights(out / "rl" / "config.yaml"),
+        # the weights the RL run resolved (its saved config), whatever --set gave
+        "rl_task_weights": dict(load_config(RLConfig, out / "rl" / "config.yaml").data.task_weights),
         "compare": compare,
         "greedy_answers": spread,
         "collapsed": collapsed_keys(spread["sft"], spread["rl"]),
@@ -118,19 +121,6 @@ def run_demo(out: str | Path, *, plan: DemoCorpus | None = None, seed: int = 0, 
     done()
     summary["report"] = str(report)
     return summary
-
-
-def _rl_task_weights(config: Path) -> dict[str, int]:
-    """The RL run's ``data.task_weights`` (keys whose prompts enter the stream more than once), from its resolved
-    config; {} when the run wrote none."""
-    import yaml
-
-    try:
-        data = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError):
-        return {}
-    weights = (data.get("data") or {}).get("task_weights") or {}
-    return {str(k): int(v) for k, v in weights.items()} if isinstance(weights, dict) else {}
 
 
 def _warn_risks(probe_result: dict[str, Any], plan: DemoCorpus) -> list[str]:
