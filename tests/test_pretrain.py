@@ -163,6 +163,36 @@ def test_box_check_scores_replied_boxes_by_iou(monkeypatch):
     assert out["eval_box_majority_iou"] == pytest.approx(np.mean([box_iou(med, t) for t in truths]))
 
 
+def test_checks_ask_and_score_in_the_stage_form(monkeypatch):
+    """A stage trained in the OneThinker form is checked in it: the task's prompt, a longer reply, and only the
+    answer block scored (a reply without one scores 0), for boxes and for the other questions alike."""
+    import onethinker.models.inputs as inputs
+    from onethinker.models.pretrain import _STREAM, _qa_accuracy, box_check, question, scene_stream
+    from onethinker.synthetic.questions import q_spatial
+    from onethinker.tasks import TASKS
+
+    cfg = PretrainConfig(shapes=("circle",), batch_size=4, qa_format="onethinker")
+    idx = list(range(700, 704))
+    truths = [[float(v) for v in q_spatial(scene_stream(0, i, shapes=("circle",)),
+                                           np.random.default_rng([0, _STREAM + 3, i])).value] for i in idx]
+    fmt = TASKS["spatial grounding"].format_answer
+    seen = []
+
+    def fake(model, proc, convs, max_new_tokens):
+        seen.extend((c[0]["content"][1]["text"], max_new_tokens) for c in convs)
+        return [[next(replies)] for _ in convs]
+
+    monkeypatch.setattr(inputs, "generate", fake)
+    # a bare box (the short form) does not count here; boxes in answer blocks do
+    replies = iter([fmt(truths[0]), *[f"<think>there</think><answer>{fmt(t)}</answer>" for t in truths[1:]]])
+    out = box_check(None, None, cfg, idx)
+    assert out["eval_box_iou"] == pytest.approx(3 / 4)
+    assert all("<answer>" in text and "Answer briefly" not in text and n == 192 for text, n in seen)
+    asked = [qa for i in idx if (qa := question(scene_stream(0, i, shapes=("circle",)), i, 0, form="onethinker"))]
+    replies = iter([qa[1] for qa in asked[:-1]] + ["<think>no answer</think>"])  # the SFT replies, the last one cut
+    assert _qa_accuracy(None, None, cfg, idx)["eval_qa_acc"] == pytest.approx((len(asked) - 1) / len(asked))
+
+
 def test_qa_tasks_choose_the_short_questions():
     from onethinker.models.pretrain import item
 

@@ -85,7 +85,8 @@ class PretrainConfig:
     qa_tasks: tuple[str, ...] = QA_TASKS  # the kinds of short question, drawn evenly (a kind listed k times: k times as often)
     #: how the questions are asked and answered in training: "short" (the question, "Answer briefly.", the bare
     #: answer) or "onethinker" (the task's OneThinker prompt and "<think>reasoning</think><answer>...</answer>", as
-    #: the corpus' SFT conversations; the checks stay in the short form)
+    #: the corpus' SFT conversations); the held-out checks ask in the same form (a "onethinker" reply is scored
+    #: by its answer block, as the tasks' rewards read it)
     qa_format: str = "short"
     #: "keep": the model's vision position table as it is; "sincos": replaced, before the first step, by a 2-D
     #: sine-cosine table as strong as the patch embeddings (see :func:`sincos_position_table`)
@@ -525,12 +526,12 @@ def _qa_accuracy(model, processor, cfg: PretrainConfig, indices: list[int]) -> d
     asked = []
     for i in indices:
         scene = cfg_scene(cfg, i)
-        qa = question(scene, i, cfg.seed)
+        qa = question(scene, i, cfg.seed, form=cfg.qa_format)
         if qa is not None:
-            asked.append((scene, *qa))
+            asked.append((scene, qa[0], _answer_of(cfg, qa[1])))
     if not asked:
         return {}
-    replies = _greedy_replies(model, processor, cfg, [(sc, q) for sc, q, _ in asked])
+    replies = [_answer_of(cfg, r) for r in _greedy_replies(model, processor, cfg, [(sc, q) for sc, q, _ in asked])]
     out = {"eval_qa_acc": float(np.mean([r == a for r, (_, _, a) in zip(replies, asked)]))}
     for name, test in (("mc", lambda q: "\nOptions:" in q), ("count", lambda q: q.startswith("How many"))):
         sel = [(r, a) for r, (_, q, a) in zip(replies, asked) if test(q)]
@@ -542,8 +543,19 @@ def _qa_accuracy(model, processor, cfg: PretrainConfig, indices: list[int]) -> d
     return out
 
 
+def _answer_of(cfg: PretrainConfig, reply: str) -> str:
+    """What a check scores of a reply: the reply itself in the short form; in the OneThinker form the inside of
+    its ``<answer>`` block ("" without one: a reply that never answers scores 0)."""
+    if cfg.qa_format == "short":
+        return reply
+    from ..tasks.response import extract_answer
+
+    return extract_answer(reply) or ""
+
+
 def _greedy_replies(model, processor, cfg: PretrainConfig, asked: list[tuple[Any, str]]) -> list[str]:
-    """Short greedy replies (up to 40 tokens) to (scene, question) pairs, the scene's first frame as the image."""
+    """Greedy replies to (scene, question) pairs, the scene's first frame as the image: up to 40 tokens in the
+    short form, 192 in the OneThinker form (reasoning, then the answer block)."""
     from PIL import Image
 
     from .inputs import generate
@@ -552,13 +564,14 @@ def _greedy_replies(model, processor, cfg: PretrainConfig, asked: list[tuple[Any
                                            {"type": "text", "text": text}]}] for scene, text in asked]
     replies = []
     for k in range(0, len(convs), cfg.batch_size):
-        replies += [r[0].strip() for r in generate(model, processor, convs[k:k + cfg.batch_size], max_new_tokens=40)]
+        replies += [r[0].strip() for r in generate(model, processor, convs[k:k + cfg.batch_size],
+                                                   max_new_tokens=40 if cfg.qa_format == "short" else 192)]
     return replies
 
 
 def box_check(model, processor, cfg: PretrainConfig, indices: list[int]) -> dict[str, float]:
     """Boxes, which exact-match accuracy never credits: on the scenes ``indices``, one "Find the <object>"
-    question each (the spatial-grounding question of the corpus, bare answer), answered greedily; the mean IoU
+    question each (the spatial-grounding question of the corpus, asked in ``cfg.qa_format``), answered greedily; the mean IoU
     of the replied box with the true one (a reply without a box scores 0), and of the constant box (the
     per-coordinate median of these true boxes: the best a model that does not look can roughly do)."""
     from ..synthetic.questions import q_spatial
@@ -571,10 +584,11 @@ def box_check(model, processor, cfg: PretrainConfig, indices: list[int]) -> dict
         scene = cfg_scene(cfg, i)
         q = q_spatial(scene, np.random.default_rng([cfg.seed, _STREAM + 3, i]))
         if q is not None:
-            asked.append((scene, q.text + "\nAnswer briefly.", [float(v) for v in q.value]))
+            text = q.text + "\nAnswer briefly." if cfg.qa_format == "short" else task.prompt(q.text, None)
+            asked.append((scene, text, [float(v) for v in q.value]))
     if not asked:
         return {}
-    replies = _greedy_replies(model, processor, cfg, [(sc, text) for sc, text, _ in asked])
+    replies = [_answer_of(cfg, r) for r in _greedy_replies(model, processor, cfg, [(sc, text) for sc, text, _ in asked])]
     ious = []
     for reply, (_, _, truth) in zip(replies, asked):
         parsed = task.parse(reply)
