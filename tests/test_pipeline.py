@@ -63,6 +63,8 @@ def test_small_demo_writes_summary_report_and_skips_finished_stages(tmp_path, ca
         cfg = json.loads((out / stage / "summary.json").read_text())["config"]
         assert cfg["model"] == str(out / before / "final") and cfg["steps"] == 1 and cfg["box_weight"] == 1.0
     assert json.loads((out / chain[1] / "summary.json").read_text())["config"]["pos_embed"] == "sincos"
+    forms = [json.loads((out / stage / "summary.json").read_text())["config"]["qa_format"] for stage in chain[1:]]
+    assert forms == ["short"] * 3 + ["onethinker"] * 3  # the last three ask in the tasks' own answer form
     import yaml
 
     assert yaml.safe_load((out / "sft" / "config.yaml").read_text())["model"]["path"] == summary["base"]  # SFT starts from it

@@ -31,7 +31,8 @@ def _common(p: argparse.ArgumentParser, default_out: str) -> None:
                         f"trains all tasks in one run (default {'on' if d.rl_mix else 'off'}; --no-rl-mix: only --rl-tasks)")
     p.add_argument("--fresh-base", action="store_true",
                    help="build the base model here as the shipped one was made (a tiny model, the perception stage, then "
-                        "three stages that teach boxes; about 40 minutes) instead of using the shipped one")
+                        "six stages that teach boxes, the last three in the tasks' own answer form; about an hour) instead of "
+                        "using the shipped one")
     p.add_argument("--pretrain-steps", type=int, default=DEMO_PRETRAIN_STEPS,
                    help=f"with --fresh-base (or when none is shipped): steps of the first perception stage (default "
                         f"{DEMO_PRETRAIN_STEPS}; each box stage runs 0.3 of it; 0: random weights)")
