@@ -112,7 +112,7 @@ _BOXES_ONLY: dict[str, Any] = {"box_weight": 1.0, "qa_share": 1.0, "qa_tasks": (
 #: them. Stages 4-6 ask stage 3's, stage 2's and stage 3's questions again in the tasks' own OneThinker form
 #: (question, reasoning instruction, ``<think>...</think><answer>...</answer>``), so that SFT starts from a model
 #: that already answers the tasks' prompts with boxes: held-out task-form box mIoU 0.089 after stage 4, 0.109
-#: after stage 6 (the majority box's 0.034), and boxes beat the majority after SFT and RL (F0, F2).
+#: after stage 6 (the majority box's 0.034), and boxes beat the majority after SFT and RL on every seed (F0-F2).
 BOX_STAGES: tuple[tuple[str, float, dict[str, Any]], ...] = (
     ("boxes-1-positions", 0.3, {"pos_embed": "sincos", "box_weight": 1.0, "qa_share": 0.5}),
     ("boxes-2-questions", 0.3, _BOXES_ONLY),
