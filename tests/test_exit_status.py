@@ -559,6 +559,8 @@ def _(ctx):
     ("optim.micro_batch_size=0", "optim.micro_batch_size must be >= 1, got 0"),
     ("optim.betas=[0.9]", "optim.betas must be two numbers in [0, 1)"),
     ("optim.warmup_steps=-2", "optim.warmup_steps must be >= 0, got -2"),
+    ("optim.lr_schedule=linear", "optim.lr_schedule must be 'constant' or 'cosine', got 'linear'"),
+    ("optim.min_lr_ratio=2", "optim.min_lr_ratio must be in [0, 1], got 2"),
     ("loss.clip_low=1.2", "loss.clip_low must be in [0, 1), got 1.2"),
     ("loss.dual_clip=0.5", "loss.dual_clip must be > 1 (or 0: off), got 0.5"),
     ("loss.kl_coef=-1", "loss.kl_coef must be >= 0"),

@@ -8,7 +8,7 @@ import torch
 from safetensors.torch import load_file
 
 from onethinker.rl.config import RLConfig
-from onethinker.rl.trainer import RLTrainer
+from onethinker.rl.trainer import RLTrainer, lr_factor
 
 
 @pytest.fixture(scope="module")
@@ -75,3 +75,26 @@ def test_step_logs(tiny, corpus, tmp_path, monkeypatch):
     assert (tmp_path / "config.yaml").is_file() and (tmp_path / "final" / "model.safetensors").is_file()
     state = json.loads(next((tmp_path / "checkpoints").glob("step-*")).joinpath("trainer_state.json").read_text())
     assert state["step"] == 1 and "m1" in state["ema"] and state["data"]["pos"] == 3
+
+
+def test_learning_rate_schedules():
+    cfg = RLConfig()
+    cfg.optim.warmup_steps = 2
+    assert [lr_factor(cfg.optim, 10, s) for s in (0, 1, 2, 9, 50)] == [0.5, 1.0, 1.0, 1.0, 1.0]  # constant
+    cfg.optim.lr_schedule = "cosine"
+    f = [lr_factor(cfg.optim, 10, s) for s in range(12)]
+    assert f[:3] == [0.5, 1.0, 1.0] and f[6] == pytest.approx(0.5)  # half-way through the 8 steps after warm-up
+    assert all(a > b for a, b in zip(f[2:10], f[3:11])) and f[10] == f[11] == pytest.approx(0.0)
+    cfg.optim.min_lr_ratio = 0.1
+    assert lr_factor(cfg.optim, 10, 10) == pytest.approx(0.1) and lr_factor(cfg.optim, 10, 6) == pytest.approx(0.55)
+    with pytest.raises(ValueError, match="lr_schedule must be"):
+        type(cfg.optim)(lr_schedule="linear")
+
+
+def test_logged_learning_rate_is_the_one_used(tiny, corpus, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    cfg = config(tiny, corpus, tmp_path, 3)
+    cfg.optim.lr_schedule, cfg.optim.warmup_steps, cfg.run.save_every = "cosine", 1, 10
+    RLTrainer(cfg).train()
+    lrs = [json.loads(line)["actor/lr"] for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert lrs == pytest.approx([1e-3, 1e-3, 5e-4])  # warm-up step, then the cosine over the two left

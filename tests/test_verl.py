@@ -115,6 +115,11 @@ def test_command_variants(tmp_path, monkeypatch):
     assert o["actor_rollout_ref.actor.kl_loss_type"] == "low_var_kl"
     assert float(o["actor_rollout_ref.actor.clip_ratio_c"]) > 1e6  # dual clip off (verl asserts c > 1)
     assert o["trainer.nnodes"] == "4" and o["trainer.resume_mode"] == "auto"
+    assert o["actor_rollout_ref.actor.optim.lr_scheduler_type"] == "constant"
+    cfg.optim.lr_schedule, cfg.optim.min_lr_ratio = "cosine", 0.1
+    o = overrides(build_command(cfg))
+    assert o["actor_rollout_ref.actor.optim.lr_scheduler_type"] == "cosine"
+    assert o["actor_rollout_ref.actor.optim.min_lr_ratio"] == "0.1"
     assert cmd.env["RAY_ADDRESS"] == "auto" and any("ray start --head" in n for n in cmd.notes)
     step = tmp_path / "run" / "checkpoints" / "global_step_40"
     o = overrides(build_command(cfg, resume=str(step)))

@@ -121,6 +121,10 @@ class OptimConfig:
     weight_decay: float = 1e-2
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
     warmup_steps: int = 0
+    # after the warm-up: "constant" (the paper's) or "cosine", which falls to min_lr_ratio x lr at
+    # run.max_steps (as verl's actor.optim.lr_scheduler_type / min_lr_ratio)
+    lr_schedule: str = "constant"
+    min_lr_ratio: float = 0.0
     grad_clip: float = 1.0
     mini_batch_prompts: int = 32  # prompts per policy update (paper: global batch 32)
     micro_batch_size: int = 8  # rollouts per forward/backward (gradient accumulation)
@@ -138,6 +142,10 @@ class OptimConfig:
             raise ValueError(f"optim.betas must be two numbers in [0, 1), got {self.betas}")
         if self.warmup_steps < 0:
             raise ValueError(f"optim.warmup_steps must be >= 0, got {self.warmup_steps}")
+        if self.lr_schedule not in ("constant", "cosine"):
+            raise ValueError(f"optim.lr_schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}")
+        if not 0 <= self.min_lr_ratio <= 1:
+            raise ValueError(f"optim.min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
         if self.grad_clip <= 0:
             raise ValueError(f"optim.grad_clip must be > 0, got {self.grad_clip}")
         for name in ("mini_batch_prompts", "micro_batch_size", "ppo_epochs"):

@@ -27,6 +27,7 @@ import shutil
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 
@@ -74,6 +75,19 @@ class Rollout:
     advantage: float = 0.0
     old_logp: torch.Tensor | None = None
     ref_logp: torch.Tensor | None = None
+
+
+def lr_factor(optim: Any, max_steps: int, step: int) -> float:
+    """The learning rate's multiplier for RL step ``step`` (0-based): a linear warm-up over
+    ``optim.warmup_steps``, then constant, or a cosine from 1 to ``optim.min_lr_ratio`` at ``max_steps``."""
+    warm = max(0, optim.warmup_steps)
+    if step < warm:
+        return (step + 1) / warm
+    if optim.lr_schedule != "cosine":
+        return 1.0
+    progress = min(1.0, (step - warm) / max(1, max_steps - warm))
+    floor = optim.min_lr_ratio
+    return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 def collate_prompts(features: list[dict[str, torch.Tensor]], pad_id: int) -> dict[str, torch.Tensor]:
@@ -172,8 +186,7 @@ class RLTrainer:
         params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(params, lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay,
                                            betas=tuple(cfg.optim.betas))
-        warm = max(0, cfg.optim.warmup_steps)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: min(1.0, (s + 1) / warm) if warm else 1.0)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, partial(lr_factor, cfg.optim, cfg.run.max_steps))
         self.step = 0
         self.scorer = RewardScorer(cfg.reward)
         self.ref_model = None
@@ -417,10 +430,11 @@ class RLTrainer:
                 norm = torch.nn.utils.clip_grad_norm_(params, cfg.optim.grad_clip)
                 metrics["grad_norm"].append(float(norm))
                 self.optimizer.step()
+        lr = self.scheduler.get_last_lr()[0]  # the rate this step's updates used
         self.scheduler.step()
         for k, v in metrics.items():
             step_log.add(f"actor/{k}", float(np.mean(v)))
-        step_log.add("actor/lr", self.scheduler.get_last_lr()[0])
+        step_log.add("actor/lr", lr)
 
     # -- logging --------------------------------------------------------------------------------
     def _log_rewards(self, rollouts: list[Rollout], step_log: StepLog) -> None:

@@ -11,7 +11,7 @@ Mapping (RLConfig -> verl):
   they also serve as verl's (unused) validation files; ``rollout.prompts_per_step`` -> ``data.train_batch_size``;
   ``rollout.max_new_tokens`` -> ``data.max_response_length``; prompts up to :data:`MAX_PROMPT_LENGTH` tokens;
 - rollout (vLLM): ``n``, ``temperature``, ``top_p``, ``top_k`` (0 -> -1);
-- actor (FSDP): ``optim.lr``, ``weight_decay``, ``betas``, ``grad_clip``, ``warmup_steps``, ``ppo_epochs``,
+- actor (FSDP): ``optim.lr``, ``weight_decay``, ``betas``, ``grad_clip``, ``warmup_steps``, ``lr_schedule``, ``min_lr_ratio``, ``ppo_epochs``,
   ``mini_batch_prompts`` -> ``ppo_mini_batch_size`` (verl multiplies it by n); token-budget micro-batches
   (``use_dynamic_bsz``); ``loss.clip_low/clip_high/dual_clip`` -> ``clip_ratio_low/high/c``; token-mean;
   ``loss.kl_coef`` > 0 -> ``use_kl_loss`` with ``low_var_kl``; ``model.freeze_vision_tower``,
@@ -198,7 +198,8 @@ def build_command(cfg: RLConfig, *, nnodes: int = 1, gpus_per_node: int = 8, res
         f"actor_rollout_ref.actor.optim.clip_grad={hydra_value(o.grad_clip)}",
         f"actor_rollout_ref.actor.grad_clip={hydra_value(o.grad_clip)}",
         f"actor_rollout_ref.actor.optim.lr_warmup_steps={o.warmup_steps}",
-        "actor_rollout_ref.actor.optim.lr_scheduler_type=constant",
+        f"actor_rollout_ref.actor.optim.lr_scheduler_type={o.lr_schedule}",
+        f"actor_rollout_ref.actor.optim.min_lr_ratio={hydra_value(float(o.min_lr_ratio))}",
         # policy loss (spec/rl-algorithm.md): token-mean clipped surrogate, dual clip for A < 0
         f"actor_rollout_ref.actor.clip_ratio_low={hydra_value(loss.clip_low)}",
         f"actor_rollout_ref.actor.clip_ratio_high={hydra_value(loss.clip_high)}",
