@@ -83,6 +83,7 @@ def test_small_demo_writes_summary_report_and_skips_finished_stages(tmp_path, ca
     assert c["rl_vs_sft"]["all"]["reward"]["a"] == pytest.approx(summary["sft"]["all"]["reward"])
     assert c["rl_vs_sft"]["all"]["reward"]["b"] == pytest.approx(summary["rl"]["all"]["reward"])
     assert set(summary["probe"]["tasks"]) >= {"multiple choice"} and summary["sampled_t1"]["sft"]["all"]["items"] == 2
+    assert summary["probe"]["config"]["n"] == 2  # groups the size of RL's (rollout.n): what the filter will see
     # the probe's predictions for the keys RL trains, printed before RL and kept
     from onethinker.evaluate.probe import risk_lines
 

@@ -239,11 +239,11 @@ def paired(a_dir: Path, b_dir: Path, *, tasks: Sequence[str] | None = None) -> d
     return compare_dirs(a_dir, b_dir, pools={"rl_tasks": list(tasks)} if tasks else None)
 
 
-def run_probe(out: Path, model: Path, corpus: Path, *, prompts_per_task: int, threads: int, n: int = 8,
+def run_probe(out: Path, model: Path, corpus: Path, *, prompts_per_task: int, threads: int, n: int | None = None,
               seed: int = 0, rl_overrides: Sequence[str] = ()) -> dict[str, Any]:
-    """``onethinker probe`` of ``model`` on ``prompts_per_task`` RL prompts of each task key (n samples at the
-    RL recipe's rollout temperature, its online filter predicting which groups carry signal); written to
-    OUT/probe/probe.json."""
+    """``onethinker probe`` of ``model`` on ``prompts_per_task`` RL prompts of each task key (``n`` samples,
+    default the RL recipe's group size, at its rollout temperature, its online filter predicting which groups
+    carry signal); written to OUT/probe/probe.json."""
     import torch
 
     from ..data.records import read_records
@@ -271,7 +271,7 @@ def run_probe(out: Path, model: Path, corpus: Path, *, prompts_per_task: int, th
     a = rl.algorithm
     gen = build_generator("transformers", str(model))
     # the rollouts' own settings: temperature, top-p and length (an answer longer than RL allows is cut there)
-    config = ProbeConfig(n=n, temperature=rl.rollout.temperature, top_p=rl.rollout.top_p,
+    config = ProbeConfig(n=n or rl.rollout.n, temperature=rl.rollout.temperature, top_p=rl.rollout.top_p,
                          max_new_tokens=rl.rollout.max_new_tokens, seed=seed,
                          filter_low=a.filter_low if a.filter_groups else 0.0,
                          filter_high=a.filter_high if a.filter_groups else 1.0,
