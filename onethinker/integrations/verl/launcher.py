@@ -11,9 +11,9 @@ Mapping (RLConfig -> verl):
   they also serve as verl's (unused) validation files; ``rollout.prompts_per_step`` -> ``data.train_batch_size``;
   ``rollout.max_new_tokens`` -> ``data.max_response_length``; prompts up to :data:`MAX_PROMPT_LENGTH` tokens;
 - rollout (vLLM): ``n``, ``temperature``, ``top_p``, ``top_k`` (0 -> -1);
-- actor (FSDP): ``optim.lr``, ``weight_decay``, ``betas``, ``grad_clip``, ``warmup_steps``, ``lr_schedule``, ``min_lr_ratio``, ``ppo_epochs``,
-  ``mini_batch_prompts`` -> ``ppo_mini_batch_size`` (verl multiplies it by n); token-budget micro-batches
-  (``use_dynamic_bsz``); ``loss.clip_low/clip_high/dual_clip`` -> ``clip_ratio_low/high/c``; token-mean;
+- actor (FSDP): ``optim.lr``, ``weight_decay``, ``betas``, ``grad_clip``, ``warmup_steps``, ``lr_schedule`` and
+  ``min_lr_ratio`` (-> ``lr_scheduler_type``, ``min_lr_ratio``), ``ppo_epochs``, ``mini_batch_prompts`` ->
+  ``ppo_mini_batch_size`` (verl multiplies it by n); token-budget micro-batches (``use_dynamic_bsz``); ``loss.clip_low/clip_high/dual_clip`` -> ``clip_ratio_low/high/c``; token-mean;
   ``loss.kl_coef`` > 0 -> ``use_kl_loss`` with ``low_var_kl``; ``model.freeze_vision_tower``,
   ``model.gradient_checkpointing``;
 - algorithm: ``ema_grpo`` (this plugin) / ``grpo`` / ``dr_grpo`` (verl's grpo without the std division);
