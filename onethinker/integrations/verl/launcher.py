@@ -13,8 +13,8 @@ Mapping (RLConfig -> verl):
 - rollout (vLLM): ``n``, ``temperature``, ``top_p``, ``top_k`` (0 -> -1);
 - actor (FSDP): ``optim.lr``, ``weight_decay``, ``betas``, ``grad_clip``, ``warmup_steps``, ``lr_schedule`` and
   ``min_lr_ratio`` (-> ``lr_scheduler_type``, ``min_lr_ratio``), ``ppo_epochs``, ``mini_batch_prompts`` ->
-  ``ppo_mini_batch_size`` (verl multiplies it by n); token-budget micro-batches (``use_dynamic_bsz``); ``loss.clip_low/clip_high/dual_clip`` -> ``clip_ratio_low/high/c``; token-mean;
-  ``loss.kl_coef`` > 0 -> ``use_kl_loss`` with ``low_var_kl``; ``model.freeze_vision_tower``,
+  ``ppo_mini_batch_size`` (verl multiplies it by n); token-budget micro-batches (``use_dynamic_bsz``);
+  ``loss.clip_low/clip_high/dual_clip`` -> ``clip_ratio_low/high/c``; token-mean; ``loss.kl_coef`` > 0 -> ``use_kl_loss`` with ``low_var_kl``; ``model.freeze_vision_tower``,
   ``model.gradient_checkpointing``;
 - algorithm: ``ema_grpo`` (this plugin) / ``grpo`` / ``dr_grpo`` (verl's grpo without the std division);
   ``filter_groups`` -> verl's dynamic sampling with ``metric=accuracy`` and OneThinker's rule
