@@ -41,6 +41,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..checkpoints import trim_log
+from ..schedules import warmup_cosine
 
 __all__ = ["PretrainConfig", "PretrainError", "QA_TASKS", "describe", "item", "patch_labels", "pretrain", "question",
            "scene_stream"]
@@ -625,10 +626,7 @@ def pretrain(cfg: PretrainConfig, *, resume: bool = True, progress: Callable[[in
     opt = torch.optim.AdamW(params, lr=cfg.lr, betas=(0.9, cfg.adam_beta2), weight_decay=cfg.weight_decay)
 
     def lr_at(step: int) -> float:
-        if step < cfg.warmup:
-            return cfg.lr * (step + 1) / cfg.warmup
-        t = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
-        return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, t))))
+        return cfg.lr * warmup_cosine(step, cfg.warmup, cfg.steps, floor=0.1)
 
     if src == str(ckpt):
         state = torch.load(ckpt / "state.pt", weights_only=False)

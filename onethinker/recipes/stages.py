@@ -271,7 +271,7 @@ def run_probe(out: Path, model: Path, corpus: Path, *, prompts_per_task: int, th
     a = rl.algorithm
     gen = build_generator("transformers", str(model))
     # the rollouts' own settings: temperature, top-p and length (an answer longer than RL allows is cut there)
-    config = ProbeConfig(n=n or rl.rollout.n, temperature=rl.rollout.temperature, top_p=rl.rollout.top_p,
+    config = ProbeConfig(n=rl.rollout.n if n is None else n, temperature=rl.rollout.temperature, top_p=rl.rollout.top_p,
                          max_new_tokens=rl.rollout.max_new_tokens, seed=seed,
                          filter_low=a.filter_low if a.filter_groups else 0.0,
                          filter_high=a.filter_high if a.filter_groups else 1.0,

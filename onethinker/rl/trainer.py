@@ -41,6 +41,7 @@ from ..data.chat import record_messages
 from ..models.freezing import freeze_vision
 from ..models.sampling import SamplingEngine
 from ..reward import RewardScorer
+from ..schedules import warmup_cosine
 from ..tasks import task_key
 from ..tasks.means import task_means
 from .advantages import EMAStats, compute_advantages
@@ -80,14 +81,9 @@ class Rollout:
 def lr_factor(optim: Any, max_steps: int, step: int) -> float:
     """The learning rate's multiplier for RL step ``step`` (0-based): a linear warm-up over
     ``optim.warmup_steps``, then constant, or a cosine from 1 to ``optim.min_lr_ratio`` at ``max_steps``."""
-    warm = max(0, optim.warmup_steps)
-    if step < warm:
-        return (step + 1) / warm
-    if optim.lr_schedule != "cosine":
-        return 1.0
-    progress = min(1.0, (step - warm) / max(1, max_steps - warm))
-    floor = optim.min_lr_ratio
-    return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+    if optim.lr_schedule == "cosine":
+        return warmup_cosine(step, optim.warmup_steps, max_steps, optim.min_lr_ratio)
+    return min(1.0, (step + 1) / optim.warmup_steps) if optim.warmup_steps else 1.0
 
 
 def collate_prompts(features: list[dict[str, torch.Tensor]], pad_id: int) -> dict[str, torch.Tensor]:
