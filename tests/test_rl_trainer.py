@@ -61,6 +61,20 @@ def test_interrupted_and_resumed_equals_uninterrupted(tiny, corpus, tmp_path, mo
     assert straight.stream.state_dict() == resumed.stream.state_dict()
 
 
+def test_final_model_is_the_mean_of_the_last_checkpoints(tiny, corpus, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    cfg = config(tiny, corpus, tmp_path, 4)  # checkpoints at steps 2 and 4
+    cfg.run.average_last = 2
+    RLTrainer(cfg).train()
+    w2, w4 = (weights(tmp_path / "checkpoints" / f"step-00000{s}") for s in (2, 4))
+    final = weights(tmp_path / "final")
+    moved = [k for k in final if not torch.equal(w2[k], w4[k])]
+    assert moved, "steps 2 and 4 have the same weights: the test would prove nothing"
+    for k in final:
+        assert torch.allclose(final[k], ((w2[k].double() + w4[k].double()) / 2).to(final[k].dtype), atol=0, rtol=0), k
+    assert json.loads((tmp_path / "final" / "averaged_from.json").read_text())["folders"][-1].endswith("step-000004")
+
+
 def test_step_logs(tiny, corpus, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     cfg = config(tiny, corpus, tmp_path, 1)

@@ -139,6 +139,7 @@ def test_command_variants(tmp_path, monkeypatch):
     (lambda c: setattr(c.data, "train_files", []), "train_files is empty"),
     (lambda c: setattr(c.model, "path", ""), "model.path"),
     (lambda c: setattr(c.optim, "mini_batch_prompts", 48), "multiple"),
+    (lambda c: setattr(c.run, "average_last", 2), "model average"),
 ])
 def test_command_refuses_what_verl_cannot_do(tmp_path, change, words):
     cfg = rl_config(tmp_path)

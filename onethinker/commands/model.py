@@ -1,4 +1,5 @@
-"""``onethinker model tiny --out DIR``: build the small offline Qwen3-VL used by tests and the demo."""
+"""``onethinker model tiny --out DIR``: build the small offline Qwen3-VL used by tests and the demo;
+``model pretrain``: its perception stage; ``model average A B ... --out OUT``: the mean of checkpoints' weights."""
 
 from __future__ import annotations
 
@@ -77,6 +78,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--seed", type=int, default=d.seed)
     r.set_defaults(func=run_pretrain_records)
 
+    a = msub.add_parser("average", help="the element-wise mean of the weights of several checkpoints of one model "
+                                         "(tail averaging; the native RL trainer's run.average_last)")
+    a.add_argument("folders", nargs="+", help="model folders (save_pretrained, safetensors), e.g. an RL run's last "
+                                              "checkpoints; the last one's config and processor files are copied")
+    a.add_argument("--out", required=True, help="output folder (replaced; loadable with from_pretrained)")
+    a.set_defaults(func=run_average)
+
 
 def run_tiny(args: argparse.Namespace) -> int:
     from ..models.tiny import build_tiny
@@ -85,6 +93,18 @@ def run_tiny(args: argparse.Namespace) -> int:
         info = build_tiny(args.out, corpus_dir=args.corpus, size=args.size, seed=args.seed)
     console.print(json.dumps(info, indent=1, default=str) if isinstance(info, dict) else str(info), highlight=False)
     console.print(f"saved to {args.out}")
+    return 0
+
+
+def run_average(args: argparse.Namespace) -> int:
+    from ..models.averaging import average_checkpoints
+
+    try:
+        out = average_checkpoints(args.folders, args.out)
+    except (OSError, ValueError) as e:
+        console.print(f"[red]error:[/red] {e}", highlight=False)
+        return 2
+    console.print(f"the mean of {len(args.folders)} checkpoints saved to {out}", highlight=False)
     return 0
 
 

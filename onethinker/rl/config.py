@@ -160,6 +160,9 @@ class RLRunConfig:
     seed: int = 0
     save_every: int = 50
     keep_checkpoints: int = 2
+    #: the final model is the element-wise mean of the weights of the last N checkpoints (the one of the last
+    #: step and the N-1 periodic ones before it, ``save_every`` apart): tail averaging. 1: the last step's weights
+    average_last: int = 1
     log_every: int = 1
     tensorboard: bool = True  # when the tensorboard package is installed
 
@@ -170,6 +173,15 @@ class RLRunConfig:
                 raise ValueError(f"run.{name} must be >= 0, got {getattr(self, name)}")
         if self.keep_checkpoints < 1:
             raise ValueError(f"run.keep_checkpoints must be >= 1, got {self.keep_checkpoints}")
+        if self.average_last < 1:
+            raise ValueError(f"run.average_last must be >= 1, got {self.average_last}")
+        if self.average_last > 1:
+            saved = -(-self.max_steps // self.save_every) if self.save_every else 1  # checkpoints a run leaves
+            if self.average_last > min(saved, self.keep_checkpoints):
+                raise ValueError(
+                    f"run.average_last={self.average_last} averages that many checkpoints, but the run keeps "
+                    f"{min(saved, self.keep_checkpoints)} (max_steps={self.max_steps}, save_every={self.save_every}, "
+                    f"keep_checkpoints={self.keep_checkpoints}): raise keep_checkpoints or lower average_last")
 
 
 @dataclass

@@ -497,7 +497,18 @@ class RLTrainer:
         if not (self.cfg.run.save_every and self.step % self.cfg.run.save_every == 0):
             self.save_checkpoint()
         final = self.out / "final"
-        self._save_model(final)
+        if self.cfg.run.average_last > 1:  # tail averaging: the mean of the last N checkpoints' weights
+            from ..models.averaging import average_checkpoints
+
+            last_n = RL_LAYOUT.list(self.out)[-self.cfg.run.average_last :]
+            if len(last_n) < self.cfg.run.average_last or last_n[-1].name != f"{RL_LAYOUT.prefix}{self.step:06d}":
+                raise RuntimeError(f"run.average_last={self.cfg.run.average_last}: {RL_LAYOUT.root(self.out)} holds "
+                                   f"{[p.name for p in last_n]}, not the last {self.cfg.run.average_last} checkpoints "
+                                   f"up to step {self.step}")
+            average_checkpoints(last_n, final)
+            log.info("final model: the mean of %s", ", ".join(p.name for p in last_n))
+        else:
+            self._save_model(final)
         self.scorer.close()
         if self._tb is not None:
             self._tb.close()

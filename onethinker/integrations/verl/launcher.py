@@ -20,7 +20,8 @@ Mapping (RLConfig -> verl):
   ``filter_groups`` -> verl's dynamic sampling with ``metric=accuracy`` and OneThinker's rule
   (``algorithm.onethinker.*`` carries decay, min_std, guard, eps, the filter bounds and the tries);
 - reward: :mod:`onethinker.integrations.verl.reward` with ``format_weight``, ``item_timeout_s``, ``workers``;
-- trainer: the v1 trainer in mode ``onethinker``; ``run.max_steps``, ``save_every``, ``keep_checkpoints``;
+- trainer: the v1 trainer in mode ``onethinker``; ``run.max_steps``, ``save_every``, ``keep_checkpoints`` (``average_last``
+  > 1 is refused: average merged checkpoints with ``onethinker model average``);
   checkpoints in ``OUTPUT/checkpoints``; verl's output in ``OUTPUT/verl.log``; TensorBoard in ``OUTPUT/tensorboard``;
   ``resume``: None -> ``resume_mode=disable``, ``latest`` -> ``auto``, a ``global_step_N`` folder -> ``resume_path``.
 
@@ -151,6 +152,10 @@ def _check_config(cfg: RLConfig) -> None:
     if cfg.rollout.prompts_per_step % cfg.optim.mini_batch_prompts:
         raise LaunchError(f"rollout.prompts_per_step {cfg.rollout.prompts_per_step} is not a multiple of "
                           f"optim.mini_batch_prompts {cfg.optim.mini_batch_prompts}")
+    if cfg.run.average_last > 1:
+        raise LaunchError(f"run.average_last {cfg.run.average_last} is not supported with verl (its checkpoints are FSDP "
+                          "shards): merge the last checkpoints to Hugging Face folders (verl's model_merger), then "
+                          "`onethinker model average A B ... --out FINAL`")
 
 
 def build_command(cfg: RLConfig, *, nnodes: int = 1, gpus_per_node: int = 8, resume: str | None = None,
