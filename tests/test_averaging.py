@@ -50,7 +50,7 @@ def test_refuses_folders_of_other_models(tmp_path, extra, words):
     with pytest.raises(ValueError, match=words) as e:
         average_checkpoints([a, b], tmp_path / "out")
     assert str(b) in str(e.value)
-    assert not (tmp_path / "out").exists()
+    assert not (tmp_path / "out").exists() and not (tmp_path / "out.tmp").exists()
 
 
 def test_refuses_a_folder_without_weights_and_an_output_among_the_inputs(tmp_path):

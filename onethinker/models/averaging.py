@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Sequence
 
@@ -35,10 +36,25 @@ def _weight_files(folder: Path) -> list[str]:
     return names
 
 
+def _mean(key: str, tensors: list, paths: list[Path], name: str):
+    """The mean of one tensor over the folders (float64 sums, cast back); a non-float tensor must agree."""
+    import torch
+
+    first = tensors[0]
+    for p, t in zip(paths[1:], tensors[1:]):
+        if t.shape != first.shape or t.dtype != first.dtype:
+            raise ValueError(f"{p / name}: tensor {key} is {t.dtype} {tuple(t.shape)}, "
+                             f"{paths[0] / name} has {first.dtype} {tuple(first.shape)}")
+        if not first.is_floating_point() and not torch.equal(t, first):
+            raise ValueError(f"{p / name}: tensor {key} ({t.dtype}) differs from {paths[0] / name}'s and cannot be averaged")
+    if not first.is_floating_point():
+        return first
+    return (sum(t.to(torch.float64) for t in tensors) / len(tensors)).to(first.dtype)
+
+
 def average_checkpoints(folders: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str]) -> Path:
     """Write the element-wise mean of the weights in ``folders`` to ``out`` (see the module docstring);
     returns ``out``. One folder copies it. Raises ValueError naming the folder, file and tensor that differ."""
-    import torch
     from safetensors import safe_open
     from safetensors.torch import save_file
 
@@ -65,32 +81,22 @@ def average_checkpoints(folders: Sequence[str | os.PathLike[str]], out: str | os
         if f.is_file() and not f.name.endswith(".safetensors") and f.name not in CHECKPOINT_ONLY_FILES:
             shutil.copy2(f, tmp / f.name)
 
-    for name in names:
-        handles = [safe_open(str(p / name), framework="pt") for p in paths]
-        keys = sorted(handles[0].keys())
-        for p, h in zip(paths[1:], handles[1:]):
-            if sorted(h.keys()) != keys:
-                missing = sorted(set(keys) ^ set(h.keys()))[:3]
-                raise ValueError(f"{p / name}: tensor names differ from {paths[0] / name}'s (e.g. {missing})")
-        meta = handles[0].metadata() or {}
-        averaged = {}
-        for k in keys:
-            first = handles[0].get_tensor(k)
-            if first.is_floating_point():
-                total = first.to(torch.float64)
-            for p, h in zip(paths[1:], handles[1:]):
-                t = h.get_tensor(k)
-                if t.shape != first.shape or t.dtype != first.dtype:
-                    raise ValueError(f"{p / name}: tensor {k} is {t.dtype} {tuple(t.shape)}, "
-                                     f"{paths[0] / name} has {first.dtype} {tuple(first.shape)}")
-                if first.is_floating_point():
-                    total += t.to(torch.float64)
-                elif not torch.equal(t, first):
-                    raise ValueError(f"{p / name}: tensor {k} ({t.dtype}) differs from {paths[0] / name}'s and "
-                                     "cannot be averaged")
-            averaged[k] = (total / len(paths)).to(first.dtype) if first.is_floating_point() else first
-        save_file(averaged, str(tmp / name), metadata={**meta, "format": meta.get("format", "pt")})
-        del handles, averaged
+    try:
+        for name in names:
+            with ExitStack() as stack:
+                handles = [stack.enter_context(safe_open(str(p / name), framework="pt")) for p in paths]
+                keys = sorted(handles[0].keys())
+                for p, h in zip(paths[1:], handles[1:]):
+                    if sorted(h.keys()) != keys:
+                        missing = sorted(set(keys) ^ set(h.keys()))[:3]
+                        raise ValueError(f"{p / name}: tensor names differ from {paths[0] / name}'s (e.g. {missing})")
+                meta = handles[0].metadata() or {}
+                averaged = {k: _mean(k, [h.get_tensor(k) for h in handles], paths, name) for k in keys}
+            save_file(averaged, str(tmp / name), metadata={**meta, "format": meta.get("format", "pt")})
+            del averaged
+    except BaseException:  # a refused folder leaves nothing behind
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     (tmp / "averaged_from.json").write_text(json.dumps({"folders": [str(p) for p in paths]}, indent=1) + "\n")
     if out.exists():
         shutil.rmtree(out)

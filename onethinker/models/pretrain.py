@@ -32,7 +32,6 @@ run resume where it stopped; ``OUT/log.jsonl`` holds the losses and the held-out
 from __future__ import annotations
 
 import json
-import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
