@@ -5,6 +5,9 @@ paths before it, in one run on one machine.
                                       [--model DIR --corpus DIR] [--paths generate-file,fast-file,fast-task]
                                       [--work-dir DIR] [--seed 0]
 
+    the demo's evaluations (two cores: 2 threads in one process against 2 processes of one thread each):
+    python benchmarks/heldout_eval.py --threads 2 --paths fast-task,fast-task+2 --model runs/demo/sft/final --corpus runs/demo/corpus
+
 Each path runs the evaluation runner (``onethinker.evaluate.runner.evaluate``: prompts built, replies
 generated greedily, every item scored with its official metric, results written) on the same items with the
 same model, in this process, on the CPU in float32:
@@ -14,7 +17,9 @@ same model, in this process, on the CPU in float32:
 - ``fast-file``: the sampling engine's fast sampler (``onethinker.models.sampling``: finished rows leave the
   batch), the file's order;
 - ``fast-task``: the fast sampler with the runner's default batch order (items grouped by task key and the truth
-  answer's length, so a batch's replies end at about the same step).
+  answer's length, so a batch's replies end at about the same step);
+- ``PATH+W``: that path with ``W`` generation batches at once, each in a forked process of one torch thread
+  (``EvalConfig.workers``, ``onethinker.parallel``; what the demo's evaluations do with its 2 cores).
 
 Use the demo's own SFT checkpoint and corpus for the demo's figure (``--model runs/demo/sft/final --corpus
 runs/demo/corpus``; its replies have the demo's lengths); without them a corpus is built with the demo's plan
@@ -60,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [n for n, spec in specs.items() if spec is None]
     if unknown or not names:
         ap.error(f"--paths: unknown {', '.join(unknown) or '(none given)'}; known: {', '.join(PATHS)} (PATH@B for "
-                 "batches of B)")
+                 "batches of B, PATH+W for W worker processes)")
     paths = list(specs)
 
     import torch
@@ -93,13 +98,14 @@ def main(argv: list[str] | None = None) -> int:
               flush=True)
         sampling = SamplingConfig(max_new_tokens=args.max_new_tokens, temperature=0.0, seed=args.seed)
         generators = {s: build_generator("transformers", str(model_dir), sampler=s)
-                      for s in {sampler for sampler, _, _ in specs.values()}}
-        configs = {p: EvalConfig(batch_size=batch, segmenter="grabcut", order=order) for p, (_, order, batch) in specs.items()}
-        for p, (sampler, _, _) in specs.items():  # warm-up: imports, scorers, first calls
+                      for s in {sampler for sampler, _, _, _ in specs.values()}}
+        configs = {p: EvalConfig(batch_size=batch, segmenter="grabcut", order=order, workers=workers)
+                   for p, (_, order, batch, workers) in specs.items()}
+        for p, (sampler, _, _, _) in specs.items():  # warm-up: imports, scorers, first calls
             config = configs[p]
             evaluate(generators[sampler], [warm], work / f"warm-{p}", media_root=corpus, config=config, sampling=sampling)
         times, rows, cores = {}, {}, []
-        for p, (sampler, _, _) in specs.items():
+        for p, (sampler, _, _, _) in specs.items():
             config = configs[p]
             out = work / f"out-{p}"
             shutil.rmtree(out, ignore_errors=True)
@@ -125,13 +131,15 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def path_spec(entry: str, batch_size: int) -> tuple[str, str, int] | None:
-    """(sampler, batch order, batch size) of a ``--paths`` entry, ``PATH`` or ``PATH@B`` (batches of B items
-    instead of ``batch_size``); None when it is not one."""
-    name, _, b = entry.partition("@")
-    if name not in PATHS or (b and not (b.isdigit() and int(b) >= 1)):
+def path_spec(entry: str, batch_size: int) -> tuple[str, str, int, int] | None:
+    """(sampler, batch order, batch size, workers) of a ``--paths`` entry, ``PATH``, ``PATH@B`` (batches of B items
+    instead of ``batch_size``), ``PATH+W`` (W forked worker processes of one thread) or ``PATH@B+W``; None when it is
+    not one."""
+    rest, _, w = entry.partition("+")
+    name, _, b = rest.partition("@")
+    if name not in PATHS or any(x and not (x.isdigit() and int(x) >= 1) for x in (b, w)):
         return None
-    return (*PATHS[name], int(b) if b else batch_size)
+    return (*PATHS[name], int(b) if b else batch_size, int(w) if w else 1)
 
 
 def heldout_corpus(work: Path, items: int, seed: int) -> Path:

@@ -50,6 +50,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--n", type=int, default=8, help="samples per prompt, also k of pass@k and maj@k (default 8)")
     p.add_argument("--limit", type=int, help="probe the first N records")
     p.add_argument("--batch-size", type=int, default=8, help="prompts per generation call (default 8)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="transformers on a CPU: batches generated at once, each in a forked process of one torch "
+                        "thread; the same outputs (default 1)")
     p.add_argument("--top-p", type=float, default=1.0, help="sampling top-p (default 1.0)")
     p.add_argument("--format-weight", type=float, default=0.1, help="w in reward = (1-w) accuracy + w format + structure")
     p.add_argument("--reward-workers", type=int, default=-1,
@@ -124,7 +127,8 @@ def run_probe(args: argparse.Namespace) -> int:
         config = ProbeConfig(n=args.n, temperature=args.temperature, top_p=args.top_p, max_new_tokens=args.max_new_tokens,
                              batch_size=args.batch_size, seed=args.seed, video_fps=args.video_fps,
                              max_frames=args.max_frames, video_max_pixels=args.video_max_pixels,
-                             allow_absolute=args.allow_absolute, max_candidates=args.max_candidates)
+                             allow_absolute=args.allow_absolute, max_candidates=args.max_candidates,
+                             workers=args.workers)
         reward = RewardConfig(format_weight=args.format_weight, workers=args.reward_workers)
         if args.limit is not None and args.limit < 1:
             raise ValueError(f"--limit must be >= 1, got {args.limit}")

@@ -114,12 +114,14 @@ class ProbeConfig:
     filter_low: float = 0.01
     filter_high: float = 0.99
     drop_equal_scores: bool = False
+    # batches generated at once, each in its own process of one torch thread (onethinker.parallel; the
+    # transformers back-end on a CPU); the same outputs as 1
+    workers: int = 1
 
     def __post_init__(self) -> None:
-        if self.n < 1:
-            raise ValueError(f"n must be >= 1, got {self.n}")
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        for name in ("n", "batch_size", "workers"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.temperature < 0:
             raise ValueError(f"temperature must be >= 0, got {self.temperature}")
 
@@ -450,17 +452,23 @@ def probe(
     greedy_out: list[str] = []
     sample_out: list[list[str]] = []
     errors: list[str | None] = []
-    for start in range(0, len(requests), config.batch_size):
-        chunk = requests[start : start + config.batch_size]
-        g_outs, g_fail = _generate(generator, chunk, greedy_sampling)
-        s_outs, s_fail = _generate(generator, chunk, sampled_sampling)
-        for g, gf, s, sf in zip(g_outs, g_fail, s_outs, s_fail):
-            greedy_out.append(g[0] if g else "")
-            outs = list(s) if s else []
-            sample_out.append((outs + [""] * config.n)[: config.n])
-            errors.append("; ".join(x for x in (gf and f"greedy: {gf}", sf and f"sampled: {sf}") if x) or None)
+    from ..parallel import forked_map
+
+    def both(chunk: list[GenerationRequest]) -> tuple:
+        return _generate(generator, chunk, greedy_sampling), _generate(generator, chunk, sampled_sampling)
+
+    parallel = config.workers > 1 and getattr(generator, "forkable", False)
+    chunks = [requests[start : start + config.batch_size] for start in range(0, len(requests), config.batch_size)]
+    per_window = config.workers if parallel else 1
+    for w0 in range(0, len(chunks), per_window):
+        for (g_outs, g_fail), (s_outs, s_fail) in forked_map(both, chunks[w0 : w0 + per_window], parallel=parallel):
+            for g, gf, s, sf in zip(g_outs, g_fail, s_outs, s_fail):
+                greedy_out.append(g[0] if g else "")
+                outs = list(s) if s else []
+                sample_out.append((outs + [""] * config.n)[: config.n])
+                errors.append("; ".join(x for x in (gf and f"greedy: {gf}", sf and f"sampled: {sf}") if x) or None)
         if progress:
-            progress(min(start + len(chunk), len(requests)), len(requests))
+            progress(len(greedy_out), len(requests))
 
     with RewardScorer(reward) as scorer:
         items = []

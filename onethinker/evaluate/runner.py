@@ -25,6 +25,7 @@ from ..tasks.response import extract_answer, normalize, truth_answer
 from ..reward.core import score_task
 from ..tasks import Task, find_task
 from ..tasks.means import task_means
+from .. import parallel as _parallel
 from . import families as F
 from .store import ResultStore, item_key
 
@@ -55,12 +56,17 @@ class EvalConfig:
     # "task": the items still to do, batched by task key and the truth answer's length, so a batch's replies
     # end at about the same step (a batch runs until its longest reply ends); "file": the file's order
     order: str = "task"
+    # generation batches decoded at once, each in its own process of one torch thread (onethinker.parallel; a
+    # back-end that can run so: the transformers one on a CPU); the same outputs as 1. For a small model on CPU
+    # cores, where a second thread per process buys little
+    workers: int = 1
 
     def __post_init__(self) -> None:
         if self.order not in ORDERS:
             raise EvalError(f"order must be one of {', '.join(ORDERS)}, got {self.order!r}")
-        if self.batch_size < 1:
-            raise EvalError(f"batch_size must be >= 1, got {self.batch_size}")
+        for name in ("batch_size", "workers"):
+            if getattr(self, name) < 1:
+                raise EvalError(f"{name} must be >= 1, got {getattr(self, name)}")
 
 
 def family_of(record: dict, override: str | None = None, task: Task | None = None) -> str:
@@ -236,6 +242,34 @@ def _generate(generator: Generator, requests: list[GenerationRequest], sampling:
     return outputs, failures
 
 
+def _prompts(chunk: list[int], records: list[dict], items: list[ResolvedItem], root: Path | None, cfg: EvalConfig,
+             video_options: dict, ctx: Any, bench: str) -> tuple[list[GenerationRequest], list[int], dict[int, dict], list[int]]:
+    """A batch's generation requests, the record index of each, and the rows of the items whose prompt could not be
+    built (missing media, bad placeholders: they score 0)."""
+    requests, slots, rows = [], [], {}
+    for i in chunk:
+        rec = records[i]
+        try:
+            msgs = record_messages(rec, root, allow_absolute=cfg.allow_absolute, video_options=video_options)
+            _check_media_exist(msgs)
+        except Exception as e:  # media missing, bad placeholders: the item scores 0
+            row = score_output(rec, None, items[i], ctx, bench=bench, index=i, allow_absolute=cfg.allow_absolute)
+            row["error"] = f"prompt: {e}"
+            rows[i] = row
+            continue
+        requests.append(GenerationRequest(msgs, rec))
+        slots.append(i)
+    return requests, slots, rows, chunk
+
+
+def _timed_generate(generator: Generator, requests: list[GenerationRequest], sampling: SamplingConfig
+                    ) -> tuple[list[list[str] | None], list[str | None], float]:
+    """:func:`_generate` and its seconds per request."""
+    t0 = time.perf_counter()
+    outputs, failures = _generate(generator, requests, sampling)
+    return outputs, failures, (time.perf_counter() - t0) / max(1, len(requests))
+
+
 def _check_solutions(path: Path, records: list[dict], override: str | None = None) -> list[ResolvedItem]:
     """Every ground truth must parse (true masks included) and media fields have their types before any
     generation starts (bad input is a clear error naming each bad record). Returns each record resolved."""
@@ -324,34 +358,25 @@ def evaluate(
             todo = batch_order(todo, items)
         if progress:
             progress(bench, len(records) - len(todo), len(records))
-        for start in range(0, len(todo), cfg.batch_size):
-            chunk = todo[start : start + cfg.batch_size]
-            requests, slots, rows = [], [], {}
-            for i in chunk:
-                rec = records[i]
-                try:
-                    msgs = record_messages(rec, root, allow_absolute=cfg.allow_absolute, video_options=video_options)
-                    _check_media_exist(msgs)
-                except Exception as e:  # media missing, bad placeholders: the item scores 0
-                    row = score_output(rec, None, items[i], ctx, bench=bench, index=i, allow_absolute=cfg.allow_absolute)
-                    row["error"] = f"prompt: {e}"
+        batches = [todo[start : start + cfg.batch_size] for start in range(0, len(todo), cfg.batch_size)]
+        parallel = cfg.workers > 1 and getattr(generator, "forkable", False)
+        done_count = len(records) - len(todo)
+        for w0 in range(0, len(batches), cfg.workers if parallel else 1):
+            window = [_prompts(chunk, records, items, root, cfg, video_options, ctx, bench)
+                      for chunk in batches[w0 : w0 + (cfg.workers if parallel else 1)]]
+            generated = _parallel.forked_map(lambda w: _timed_generate(generator, w[0], sampling), window, parallel=parallel)
+            for (requests, slots, rows, chunk), (outputs, failures, per_item) in zip(window, generated):
+                for i, outs, failure in zip(slots, outputs, failures):
+                    row = score_output(records[i], outs[0] if outs else None, items[i], ctx, bench=bench, index=i,
+                                       allow_absolute=cfg.allow_absolute)
+                    if failure:
+                        row["error"] = f"generation: {failure}"
+                    row["gen_seconds"] = round(per_item, 3)
                     rows[i] = row
-                    continue
-                requests.append(GenerationRequest(msgs, rec))
-                slots.append(i)
-            t0 = time.perf_counter()
-            outputs, failures = _generate(generator, requests, sampling)
-            per_item = (time.perf_counter() - t0) / max(1, len(requests))
-            for i, outs, failure in zip(slots, outputs, failures):
-                row = score_output(records[i], outs[0] if outs else None, items[i], ctx, bench=bench, index=i,
-                                   allow_absolute=cfg.allow_absolute)
-                if failure:
-                    row["error"] = f"generation: {failure}"
-                row["gen_seconds"] = round(per_item, 3)
-                rows[i] = row
-            store.append(rows[i] for i in chunk)
-            if progress:
-                progress(bench, len(records) - len(todo) + start + len(chunk), len(records))
+                store.append(rows[i] for i in chunk)
+                done_count += len(chunk)
+                if progress:
+                    progress(bench, done_count, len(records))
         all_rows = store.load()
         ordered = [all_rows[item_key(r.get("problem_id"))] for r in records]
         metrics = bench_metrics(bench, ordered, generator=generator.name, segmenter=ctx._segmenter, media_root=root,

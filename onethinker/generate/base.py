@@ -38,6 +38,9 @@ class Generator:
     backend: str = ""
     model_hint: str | None = None
     cli_options: tuple[str, ...] = ()
+    #: whether batches may be generated at once in forked copies of this process (``onethinker.parallel``):
+    #: only a back-end that computes in this process, on a CPU
+    forkable: bool = False
 
     def generate(self, requests: list[GenerationRequest], sampling: SamplingConfig) -> list[list[str]]:  # pragma: no cover
         raise NotImplementedError

@@ -26,6 +26,8 @@ class TransformersGenerator(Generator):
         self.sampler = sampler or "fast"
         if self.sampler not in ("fast", "generate"):
             raise ValueError(f"sampler must be 'fast' or 'generate', got {sampler!r}")
+        # forked workers (onethinker.parallel) share the weights copy-on-write; a CUDA context does not survive a fork
+        self.forkable = all(p.device.type == "cpu" for p in self.model.parameters())
 
     def generate(self, requests: list[GenerationRequest], sampling: SamplingConfig) -> list[list[str]]:
         from ..models.inputs import generate

@@ -18,6 +18,8 @@ from .base import GenerationRequest, Generator, SamplingConfig, register_backend
 
 @register_backend("scripted", cli_options=("noise", "seed"))
 class ScriptedGenerator(Generator):
+    forkable = True  # plain Python, seeded per request
+
     def __init__(self, noise: float = 0.3, malformed: float = 0.05, seed: int = 0, delay_s: float = 0.0, **_: Any) -> None:
         """``delay_s``: seconds to wait per request (to stand in for a model's latency in tests)."""
         if not 0 <= noise <= 1 or not 0 <= malformed <= 1:

@@ -195,7 +195,9 @@ def evaluate_checkpoint(model: Path, corpus: Path, out: Path, *, limit: int | No
                         batch_size: int = 16, threads: int = 2, temperature: float = 0.0,
                         bench: Path | None = None, seed: int = 0) -> list[dict]:
     """Held-out evaluation with the runner (resumable); returns the result rows. ``temperature`` > 0:
-    one sample per item at that temperature (seeded) instead of the greedy answer."""
+    one sample per item at that temperature (seeded) instead of the greedy answer. ``threads`` cores: as many
+    generation batches at once, each in a process of one thread (the tiny model gains little from a second
+    thread per process; the outputs are the same)."""
     import torch
 
     from ..evaluate.runner import EvalConfig, evaluate
@@ -206,7 +208,8 @@ def evaluate_checkpoint(model: Path, corpus: Path, out: Path, *, limit: int | No
         torch.set_num_threads(threads)
     bench = bench or corpus / "eval_synthetic.json"
     gen = build_generator("transformers", str(model))
-    evaluate(gen, [bench], out, media_root=corpus, config=EvalConfig(batch_size=batch_size, limit=limit, segmenter="grabcut"),
+    evaluate(gen, [bench], out, media_root=corpus,
+             config=EvalConfig(batch_size=batch_size, limit=limit, segmenter="grabcut", workers=max(1, threads)),
              sampling=SamplingConfig(max_new_tokens=max_new_tokens, temperature=temperature, seed=seed))
     return ResultStore(out / f"{bench.stem}.jsonl").rows()
 
@@ -275,7 +278,8 @@ def run_probe(out: Path, model: Path, corpus: Path, *, prompts_per_task: int, th
                          max_new_tokens=rl.rollout.max_new_tokens, seed=seed,
                          filter_low=a.filter_low if a.filter_groups else 0.0,
                          filter_high=a.filter_high if a.filter_groups else 1.0,
-                         drop_equal_scores=a.drop_equal_scores and a.filter_groups)
+                         drop_equal_scores=a.drop_equal_scores and a.filter_groups,
+                         workers=max(1, threads))  # ``threads`` cores: batches at once, one thread each
     if not a.filter_groups:  # every group is kept: mean accuracy 0 or 1 included
         config.filter_low, config.filter_high = -1.0, 2.0
     what, count = token_counter(gen)
