@@ -3,7 +3,7 @@
 A tiny model on a CPU spends a decode step of a small batch mostly in per-operation overhead, not in arithmetic,
 so a second torch thread buys little, and two processes of one thread each do more. The evaluation runner
 (``EvalConfig.workers``, ``onethinker eval --workers``) and the probe (``ProbeConfig.workers``) hand their
-generation batches to ``forked_map``; the demo's evaluations and probe use one worker per core. (The RL trainer's
+generation batches to ``windowed_map`` (``forked_map`` a window of batches at a time); the demo's evaluations and probe use one worker per core. (The RL trainer's
 rollouts do not: a draw's batches of 16 and 8 prompts x 6 samples are large enough that two one-thread processes
 took as long as one two-thread process, docs/experiments.md P8.)
 
@@ -23,13 +23,14 @@ either), or there is one piece, the pieces run in this process one after another
 from __future__ import annotations
 
 import gc
+import itertools
 import multiprocessing as mp
 import os
 import pickle
 import sys
 import traceback
 import warnings
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 
 class WorkerError(RuntimeError):
@@ -123,3 +124,13 @@ def forked_map(fn: Callable[[Any], Any], args: Sequence[Any], *, parallel: bool 
             if proc.is_alive():  # pragma: no cover - a child stuck after sending
                 proc.kill()
                 proc.join()
+
+
+def windowed_map(fn: Callable[[Any], Any], pieces: Iterable[Any], workers: int) -> Iterator[tuple[Any, Any]]:
+    """``(piece, fn(piece))`` in order, ``workers`` pieces at a time through :func:`forked_map` (``workers`` 1: one
+    by one in this process). ``pieces`` is read a window at a time, so a lazy iterable builds each window's inputs
+    only when it is due."""
+    step = max(1, int(workers))
+    pieces = iter(pieces)
+    while window := list(itertools.islice(pieces, step)):
+        yield from zip(window, forked_map(fn, window, parallel=step > 1))

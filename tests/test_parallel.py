@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import onethinker.parallel as parallel
-from onethinker.parallel import WorkerError, fork_available, forked_map
+from onethinker.parallel import WorkerError, fork_available, forked_map, windowed_map
 
 needs_fork = pytest.mark.skipif(not fork_available(), reason="no fork start method here")
 
@@ -29,6 +29,20 @@ def test_results_in_order_from_separate_processes_one_thread_each():
 def test_sequential_when_not_parallel():
     out = forked_map(_square_with_pid, [2, 3], parallel=False)
     assert [o[0] for o in out] == [4, 9] and {o[1] for o in out} == {os.getpid()}
+
+
+def test_windowed_map_reads_one_window_at_a_time_and_keeps_the_order():
+    read = []
+
+    def pieces():
+        for x in range(5):
+            read.append(x)
+            yield x
+
+    out = windowed_map(_square_with_pid, pieces(), 2)
+    first = next(out)
+    assert first[0] == 0 and first[1][0] == 0 and read == [0, 1]  # the second window not built yet
+    assert [(p, r[0]) for p, r in [first, *out]] == [(0, 0), (1, 1), (2, 4), (3, 9), (4, 16)]
 
 
 def _fail_on_two(x):

@@ -452,21 +452,19 @@ def probe(
     greedy_out: list[str] = []
     sample_out: list[list[str]] = []
     errors: list[str | None] = []
-    from ..parallel import forked_map
+    from ..parallel import windowed_map
 
     def both(chunk: list[GenerationRequest]) -> tuple:
         return _generate(generator, chunk, greedy_sampling), _generate(generator, chunk, sampled_sampling)
 
-    parallel = config.workers > 1 and getattr(generator, "forkable", False)
-    chunks = [requests[start : start + config.batch_size] for start in range(0, len(requests), config.batch_size)]
-    per_window = config.workers if parallel else 1
-    for w0 in range(0, len(chunks), per_window):
-        for (g_outs, g_fail), (s_outs, s_fail) in forked_map(both, chunks[w0 : w0 + per_window], parallel=parallel):
-            for g, gf, s, sf in zip(g_outs, g_fail, s_outs, s_fail):
-                greedy_out.append(g[0] if g else "")
-                outs = list(s) if s else []
-                sample_out.append((outs + [""] * config.n)[: config.n])
-                errors.append("; ".join(x for x in (gf and f"greedy: {gf}", sf and f"sampled: {sf}") if x) or None)
+    workers = config.workers if getattr(generator, "forkable", False) else 1
+    chunks = (requests[start : start + config.batch_size] for start in range(0, len(requests), config.batch_size))
+    for _, ((g_outs, g_fail), (s_outs, s_fail)) in windowed_map(both, chunks, workers):
+        for g, gf, s, sf in zip(g_outs, g_fail, s_outs, s_fail):
+            greedy_out.append(g[0] if g else "")
+            outs = list(s) if s else []
+            sample_out.append((outs + [""] * config.n)[: config.n])
+            errors.append("; ".join(x for x in (gf and f"greedy: {gf}", sf and f"sampled: {sf}") if x) or None)
         if progress:
             progress(len(greedy_out), len(requests))
 

@@ -358,25 +358,23 @@ def evaluate(
             todo = batch_order(todo, items)
         if progress:
             progress(bench, len(records) - len(todo), len(records))
-        batches = [todo[start : start + cfg.batch_size] for start in range(0, len(todo), cfg.batch_size)]
-        parallel = cfg.workers > 1 and getattr(generator, "forkable", False)
+        batches = (todo[start : start + cfg.batch_size] for start in range(0, len(todo), cfg.batch_size))
+        workers = cfg.workers if getattr(generator, "forkable", False) else 1
         done_count = len(records) - len(todo)
-        for w0 in range(0, len(batches), cfg.workers if parallel else 1):
-            window = [_prompts(chunk, records, items, root, cfg, video_options, ctx, bench)
-                      for chunk in batches[w0 : w0 + (cfg.workers if parallel else 1)]]
-            generated = _parallel.forked_map(lambda w: _timed_generate(generator, w[0], sampling), window, parallel=parallel)
-            for (requests, slots, rows, chunk), (outputs, failures, per_item) in zip(window, generated):
-                for i, outs, failure in zip(slots, outputs, failures):
-                    row = score_output(records[i], outs[0] if outs else None, items[i], ctx, bench=bench, index=i,
-                                       allow_absolute=cfg.allow_absolute)
-                    if failure:
-                        row["error"] = f"generation: {failure}"
-                    row["gen_seconds"] = round(per_item, 3)
-                    rows[i] = row
-                store.append(rows[i] for i in chunk)
-                done_count += len(chunk)
-                if progress:
-                    progress(bench, done_count, len(records))
+        prompts = (_prompts(chunk, records, items, root, cfg, video_options, ctx, bench) for chunk in batches)
+        for (requests, slots, rows, chunk), (outputs, failures, per_item) in _parallel.windowed_map(
+                lambda p: _timed_generate(generator, p[0], sampling), prompts, workers):
+            for i, outs, failure in zip(slots, outputs, failures):
+                row = score_output(records[i], outs[0] if outs else None, items[i], ctx, bench=bench, index=i,
+                                   allow_absolute=cfg.allow_absolute)
+                if failure:
+                    row["error"] = f"generation: {failure}"
+                row["gen_seconds"] = round(per_item, 3)
+                rows[i] = row
+            store.append(rows[i] for i in chunk)
+            done_count += len(chunk)
+            if progress:
+                progress(bench, done_count, len(records))
         all_rows = store.load()
         ordered = [all_rows[item_key(r.get("problem_id"))] for r in records]
         metrics = bench_metrics(bench, ordered, generator=generator.name, segmenter=ctx._segmenter, media_root=root,
