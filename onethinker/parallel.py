@@ -3,9 +3,10 @@
 A tiny model on a CPU spends a decode step of a small batch mostly in per-operation overhead, not in arithmetic,
 so a second torch thread buys little, and two processes of one thread each do more. The evaluation runner
 (``EvalConfig.workers``, ``onethinker eval --workers``) and the probe (``ProbeConfig.workers``) hand their
-generation batches to ``windowed_map`` (``forked_map`` a window of batches at a time); the demo's evaluations and probe use one worker per core. (The RL trainer's
-rollouts do not: a draw's batches of 16 and 8 prompts x 6 samples are large enough that two one-thread processes
-took as long as one two-thread process, docs/experiments.md P8.)
+generation batches to ``windowed_map`` (``forked_map`` a window of batches at a time); the demo's evaluations and
+probe use one worker per core. (The RL trainer's rollouts do not: a draw's batches of 16 and 8 prompts x 6
+samples are large enough that two one-thread processes took as long as one two-thread process, docs/experiments.md
+P8.)
 
 Why fork, and why one thread: a forked child shares the parent's model copy-on-write (no weights to ship, the
 current ones after every update), so a batch costs one ``fork`` rather than a model load; and torch's OpenMP

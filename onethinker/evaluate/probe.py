@@ -371,9 +371,9 @@ def risk_lines(result: Mapping[str, Any], keys: Sequence[str] | None = None) -> 
                              f"answer's {block['majority_baseline']['reward']:.3f}: RL may slide greedy answers "
                              f"toward the constant")
             elif risk == "no_gradient":
-                lines.append(f"{key}: none of its {block['prompts']} groups passes RL's filter (each group's mean accuracy "
-                             f"outside the filter's bounds, or its rewards all equal): RL gives this key no gradient "
-                             f"of its own")
+                lines.append(f"{key}: none of its {block['prompts']} groups passes RL's filter (each group's mean "
+                             f"accuracy outside the filter's bounds, or its rewards all equal): RL gives this key no "
+                             f"gradient of its own")
             elif risk == "cut":
                 at = f" ({limit} tokens)" if limit else ""
                 lines.append(f"{key}: {block['cut_frac']:.0%} of the samples reached max_new_tokens{at} and were cut "
