@@ -75,7 +75,15 @@ def test_task_weights_repeat_a_keys_records_in_the_stream(corpus, tmp_path, rl_r
     assert a["math"] > 0 and b["math"] == 3 * a["math"]
     assert {k: v for k, v in b.items() if k != "math"} == {k: v for k, v in a.items() if k != "math"}
     assert weighted.read == plain.read == len(rl_records)  # read once, repeated in the stream
+    # a data type weighs its records whose key has no weight of its own
+    by_type = load_rl_records(RLDataConfig(train_files=[str(path)], media_root=str(corpus),
+                                           task_weights={"video": 2, "tracking": 5}))
+    kinds = lambda recs: Counter((task_key(r["problem_type"], r["data_type"]), r["data_type"]) for r in recs)  # noqa: E731
+    a, c = kinds(plain.records), kinds(by_type.records)
+    assert any(t == "video" and k != "tracking" for k, t in a) and a[("tracking", "video")] > 0
+    for (k, t), n in a.items():
+        assert c[(k, t)] == n * (5 if k == "tracking" else 2 if t == "video" else 1), (k, t)
     for bad, words in (({"trackin": 2}, "unknown task key 'trackin'"), ({"math": 0}, "must be an integer >= 1"),
-                       ({"math": 1.5}, "must be an integer >= 1")):
+                       ({"math": 1.5}, "must be an integer >= 1"), ({"vidoe": 2}, "or a data type")):
         with pytest.raises(ValueError, match=words):
             RLDataConfig(train_files=[str(path)], task_weights=bad)

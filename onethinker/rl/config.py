@@ -31,7 +31,8 @@ class RLDataConfig:
     max_records: int | None = None
     tasks: list[str] = field(default_factory=list)  # task keys to keep; empty: all
     # task key -> how many times each of its records enters the prompt stream (default 1): more RL prompts for a
-    # key the pool holds few of, e.g. {"tracking": 5}
+    # key the pool holds few of, e.g. {"tracking": 5}. A data type ("image", "video") weighs every record of that
+    # type whose task key has no weight of its own, e.g. {"video": 3} for the video questions of every key
     task_weights: dict[str, int] = field(default_factory=dict)
     # a record the trainer cannot use (onethinker.rl.data) is skipped and counted instead of stopping the run
     skip_bad_records: bool = False
@@ -39,12 +40,13 @@ class RLDataConfig:
     def __post_init__(self) -> None:
         if self.max_records is not None and self.max_records < 1:
             raise ValueError(f"data.max_records must be >= 1 or null, got {self.max_records}")
-        from ..tasks import TASKS
+        from ..tasks import DATA_TYPES, TASKS
 
         self.task_weights = dict(self.task_weights or {})
         for key, w in self.task_weights.items():
-            if key not in TASKS:
-                raise ValueError(f"data.task_weights: unknown task key {key!r}; known: {', '.join(TASKS)}")
+            if key not in TASKS and key not in DATA_TYPES:
+                raise ValueError(f"data.task_weights: unknown task key {key!r}; known: {', '.join(TASKS)}, or a "
+                                 f"data type ({', '.join(DATA_TYPES)})")
             if isinstance(w, bool) or not isinstance(w, int) or w < 1:
                 raise ValueError(f"data.task_weights[{key!r}] must be an integer >= 1, got {w!r}")
 

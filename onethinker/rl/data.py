@@ -95,8 +95,11 @@ def load_rl_records(data: RLDataConfig) -> RLRecords:
                 if wanted and task_key(record["problem_type"], record["data_type"]) not in wanted:
                     out.other_tasks += 1
                     continue
-                # a weighted key's records enter the stream that many times (data.task_weights)
-                out.records.extend([record] * data.task_weights.get(task_key(record["problem_type"], record["data_type"]), 1))
+                # a weighted key's records enter the stream that many times (data.task_weights); a key without a
+                # weight of its own takes its data type's, if any
+                key = task_key(record["problem_type"], record["data_type"])
+                weight = data.task_weights.get(key, data.task_weights.get(record["data_type"], 1))
+                out.records.extend([record] * weight)
         except RecordFileError as e:
             raise RLDataError(str(e)) from None
     if data.max_records:
