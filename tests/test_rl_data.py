@@ -84,6 +84,7 @@ def test_task_weights_repeat_a_keys_records_in_the_stream(corpus, tmp_path, rl_r
     for (k, t), n in a.items():
         assert c[(k, t)] == n * (5 if k == "tracking" else 2 if t == "video" else 1), (k, t)
     for bad, words in (({"trackin": 2}, "unknown task key 'trackin'"), ({"math": 0}, "must be an integer >= 1"),
-                       ({"math": 1.5}, "must be an integer >= 1"), ({"vidoe": 2}, "or a data type")):
+                       ({"math": 1.5}, "must be an integer >= 1"), ({"vidoe": 2}, "or a data type"),
+                       ({"video-image": 2}, "or a data type")):
         with pytest.raises(ValueError, match=words):
             RLDataConfig(train_files=[str(path)], task_weights=bad)

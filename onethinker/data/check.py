@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ..tasks.response import extract_answer, has_valid_format, truth_answer
-from ..tasks import DATA_TYPES, PROBLEM_TYPES, find_task, split_by_data_type
+from ..tasks import DATA_TYPES, PROBLEM_TYPES, TRAIN_DATA_TYPES, find_task, split_by_data_type
 from .chat import PLACEHOLDER, media_of
 from .media import MediaError, probe_video, resolve_media
 from .records import EVAL, RL, SFT, RecordFileError, kind_of, scan_records
@@ -135,7 +135,7 @@ def check_record(rec: Any, index: int, ctx: _Context, report: CheckReport) -> No
         if isinstance(ptype, str):
             task = find_task(ptype, dtype)
     else:
-        allowed = DATA_TYPES if kind == EVAL else ("image", "video")
+        allowed = DATA_TYPES if kind == EVAL else TRAIN_DATA_TYPES
         if isinstance(dtype, str) and dtype not in allowed:
             add("data_type", f"unknown value {dtype!r}; expected one of {', '.join(allowed)}")
         if isinstance(ptype, str):

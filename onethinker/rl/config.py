@@ -40,13 +40,13 @@ class RLDataConfig:
     def __post_init__(self) -> None:
         if self.max_records is not None and self.max_records < 1:
             raise ValueError(f"data.max_records must be >= 1 or null, got {self.max_records}")
-        from ..tasks import DATA_TYPES, TASKS
+        from ..tasks import TASKS, TRAIN_DATA_TYPES
 
         self.task_weights = dict(self.task_weights or {})
         for key, w in self.task_weights.items():
-            if key not in TASKS and key not in DATA_TYPES:
+            if key not in TASKS and key not in TRAIN_DATA_TYPES:
                 raise ValueError(f"data.task_weights: unknown task key {key!r}; known: {', '.join(TASKS)}, or a "
-                                 f"data type ({', '.join(DATA_TYPES)})")
+                                 f"data type ({', '.join(TRAIN_DATA_TYPES)})")
             if isinstance(w, bool) or not isinstance(w, int) or w < 1:
                 raise ValueError(f"data.task_weights[{key!r}] must be an integer >= 1, got {w!r}")
 

@@ -92,12 +92,12 @@ def load_rl_records(data: RLDataConfig) -> RLRecords:
                         raise RLDataError(f"{where}: {e} (set data.skip_bad_records=true to skip such records)") from None
                     out.skipped.append(f"{where}: {e}")
                     continue
-                if wanted and task_key(record["problem_type"], record["data_type"]) not in wanted:
+                key = task_key(record["problem_type"], record["data_type"])
+                if wanted and key not in wanted:
                     out.other_tasks += 1
                     continue
                 # a weighted key's records enter the stream that many times (data.task_weights); a key without a
                 # weight of its own takes its data type's, if any
-                key = task_key(record["problem_type"], record["data_type"])
                 weight = data.task_weights.get(key, data.task_weights.get(record["data_type"], 1))
                 out.records.extend([record] * weight)
         except RecordFileError as e:

@@ -25,6 +25,7 @@ __all__ = [
     "TASKS",
     "PROBLEM_TYPES",
     "DATA_TYPES",
+    "TRAIN_DATA_TYPES",
     "UnknownTaskError",
     "get_task",
     "find_task",
@@ -54,6 +55,8 @@ TASKS: dict[str, Task] = {
 #: problem_type values as they appear in the data files
 PROBLEM_TYPES: tuple[str, ...] = tuple(dict.fromkeys(t.problem_type for t in TASKS.values()))
 DATA_TYPES: tuple[str, ...] = ("image", "video", "video-image")
+#: the data types of training records (SFT and RL); "video-image" is an evaluation item's only
+TRAIN_DATA_TYPES: tuple[str, ...] = ("image", "video")
 
 _BY_TYPE: dict[str, Task] = {t.problem_type.lower(): t for t in TASKS.values() if t.problem_type != "segmentation"}
 _SEGMENTATION: dict[str, Task] = {"image": TASKS["segmentation/image"], "video": TASKS["segmentation/video"]}
