@@ -1,44 +1,60 @@
-"""The demo's RL step, today's path against the former one, on a finished demo run's SFT checkpoint.
+"""The demo's RL step, today's path against a former one, on a finished demo run's SFT checkpoint.
 
-    python benchmarks/demo_rl_steps.py --root runs/demo [--steps 4] [--rounds 2] [--focus-only]
+    python benchmarks/demo_rl_steps.py --root runs/demo [--baseline fast|generate] [--steps 4] [--rounds 2] [--focus-only]
 
 Runs `onethinker train rl --config configs/demo-rl.yaml` from ROOT/sft/final on ROOT/corpus (the demo's recipe:
-every task key of its RL pool, 16 prompts x 8 rollouts at temperature 0.7, up to 256 new tokens, KL to the SFT
+every task key of its RL pool, 24 prompts x 6 rollouts at temperature 0.7, up to 256 new tokens, KL to the SFT
 start, two sampling tries; `--focus-only`: the four focus keys only, as the demo trained before) for --steps steps,
-alternating the former path (`rollout.sampler=generate`, `optim.shared_prompt=false`) and today's (`fast`, `true`),
-each in its own process, --rounds times; prints every step's time split from the run's log.jsonl, the processes' peak memory, the
-medians and the ratio. Needs a finished demo's SFT stage (`make demo`, or `onethinker demo` up to SFT).
+alternating a former path and today's, each in its own process, --rounds times; prints every step's time split
+from the run's log.jsonl, the processes' peak memory, the medians and the ratio. Today: `rollout.sampler=stream`
+(one decode batch per step that refills join) and micro-batches cut where padding is least. Baselines:
+`--baseline fast` (session 27's path: `rollout.sampler=fast`, one sampling call per 16 prompts, micro-batches
+of 32 rollouts), `--baseline generate` (session 16's: transformers generate, every rollout's prompt in the update).
+Needs a finished demo's SFT stage (`make demo`, or `onethinker demo` up to SFT).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import subprocess
 import sys
 from pathlib import Path
 
-# the child: `onethinker ...` that writes its own peak resident memory (MB) to argv[1] when it exits
-CHILD = ("import atexit, resource, sys\n"
+# the child: `onethinker ...` that writes its own peak resident memory (MB) to argv[1] when it exits; with
+# BENCH_FORMER_CUT set, the update cuts micro-batches as before (benchmarks/rl_update_cut.py's former_cut)
+CHILD = ("import atexit, os, resource, sys\n"
          "out = sys.argv.pop(1)\n"
          "atexit.register(lambda: open(out, 'w').write(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)))\n"
+         "if os.environ.get('BENCH_FORMER_CUT'):\n"
+         "    sys.path.insert(0, os.environ['BENCH_FORMER_CUT'])\n"
+         "    import onethinker.rl.trainer, rl_update_cut\n"
+         "    onethinker.rl.trainer.micro_batches = rl_update_cut.former_cut\n"
          "from onethinker.cli import main\n"
          "sys.exit(main(sys.argv[1:]))\n")
-MODES = {"former (generate, per rollout)": ["rollout.sampler=generate", "optim.shared_prompt=false"],
-         "today (fast, shared prompt)": ["rollout.sampler=fast", "optim.shared_prompt=true"]}
+BASELINES = {"generate": ("former (generate, per rollout)", ["rollout.sampler=generate", "optim.shared_prompt=false"]),
+             "fast": ("former (fast, 32-rollout cut)", ["rollout.sampler=fast", "rollout.generation_batch_size=16"])}
+TODAY = ("today (stream, least padding)", ["rollout.sampler=stream"])
+MODES: dict[str, list[str]] = {}
 
 
 def run(root: Path, name: str, overrides: list[str], steps: int, focus_only: bool = False) -> tuple[list[dict], float]:
-    out = f"bench-rl-{'former' if 'generate' in overrides[0] else 'today'}"
+    former = name != TODAY[0]
+    out = f"bench-rl-{'former' if former else 'today'}"
     shutil.rmtree(root / out, ignore_errors=True)
     keys = '["multiple choice","numerical","regression","spatial grounding"]' if focus_only else "[]"
     peak_file = root / f"{out}.peak"
     cmd = [sys.executable, "-c", CHILD, str(peak_file), "train", "rl", "--config", "configs/demo-rl.yaml", "--set", f"root={root}",
            "--set", f"data.tasks={keys}", "--set", f"run.output_dir={out}", "--set", f"run.max_steps={steps}",
            "--set", "run.save_every=0"] + [a for o in overrides for a in ("--set", o)]
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = dict(os.environ)
+    env.pop("BENCH_FORMER_CUT", None)
+    if former and "rollout.sampler=fast" in overrides:
+        env["BENCH_FORMER_CUT"] = str(Path(__file__).resolve().parent)
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     peak = float(peak_file.read_text())
     peak_file.unlink()
     rows = [json.loads(x) for x in (root / out / "log.jsonl").read_text().splitlines()]
@@ -52,7 +68,11 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=4)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--focus-only", action="store_true", help="RL on the four focus keys only (the demo before --rl-mix)")
+    ap.add_argument("--baseline", choices=sorted(BASELINES), default="fast",
+                    help="fast: session 27's sampler and micro-batches; generate: session 16's path")
     args = ap.parse_args()
+    MODES.clear()
+    MODES.update([BASELINES[args.baseline], TODAY])
     root = Path(args.root).resolve()
     if not (root / "sft" / "final" / "config.json").is_file():
         print(f"error: {root}/sft/final: no SFT checkpoint (run the demo's SFT stage first)", file=sys.stderr)

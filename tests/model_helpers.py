@@ -32,3 +32,27 @@ def save_tiny_qwen2_5_vl(tok, out: Path, *, video_longest_edge: int = 28 * 28 * 
         video_processor=Qwen2VLVideoProcessor(size={"shortest_edge": 28 * 28 * 4, "longest_edge": video_longest_edge}),
         tokenizer=tok, chat_template=CHAT_TEMPLATE).save_pretrained(out)
     return out
+
+
+def recomputed_logprobs(model, processor, engine, msgs, rows, n, temperature):
+    """Each sample's log-probabilities from one forward pass of its own prompt + response (no padding, no
+    cache), with the sampler's suppression and temperature."""
+    import torch
+
+    from onethinker.models.inputs import build_inputs
+
+    out = []
+    for i, resp in enumerate(rows):
+        feats = dict(build_inputs(processor, [msgs[i // n]], add_generation_prompt=True, padding_side="left"))
+        plen = feats["input_ids"].shape[1]
+        r = torch.tensor([resp])
+        feats["input_ids"] = torch.cat([feats["input_ids"], r], dim=1)
+        feats["attention_mask"] = torch.cat([feats["attention_mask"], torch.ones_like(r)], dim=1)
+        if "mm_token_type_ids" in feats:
+            feats["mm_token_type_ids"] = torch.cat(
+                [feats["mm_token_type_ids"], torch.zeros_like(r, dtype=feats["mm_token_type_ids"].dtype)], dim=1)
+        with torch.no_grad():
+            logits = model(**feats, use_cache=False).logits[0, plen - 1: plen - 1 + len(resp)].float() / temperature
+        logits[:, engine.suppress_ids] = float("-inf")
+        out.append(torch.log_softmax(logits, dim=-1).gather(-1, r[0, :, None]).squeeze(-1))
+    return out

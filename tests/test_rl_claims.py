@@ -140,6 +140,29 @@ def test_dynamic_sampling_draws_again_until_the_step_is_full(tiny, corpus, tmp_p
     assert log.values["sampling/tries"] == 1.0 and len({ro.group for ro in kept}) == 1
 
 
+def test_streamed_dynamic_sampling_refills_as_groups_finish(tiny, corpus, tmp_path, monkeypatch):
+    """``rollout.sampler: stream`` scores each group as its samples stop and starts a prompt whenever the kept
+    and running groups are fewer than the step's; at most max_sampling_tries x prompts_per_step prompts."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    trainer = RLTrainer(config(tiny, corpus, tmp_path, rollout__sampler="stream", algorithm__max_sampling_tries=3))
+    # one group per scoring call: all wrong (dropped: a prompt joins), mixed (kept), all right (dropped: another
+    # joins), mixed (kept: the step is full)
+    calls = _fake_scores(trainer, [[[0, 0, 0]], [[1, 0, 0]], [[1, 1, 1]], [[0, 1, 1]]])
+    log = StepLog()
+    kept = trainer._sample_groups(log)
+    assert calls == [3, 3, 3, 3]
+    assert len({ro.group for ro in kept}) == 2 and len(kept) == 6
+    assert log.values["sampling/groups"] == 4.0 and log.values["sampling/tries"] == 2.0
+    assert log.values["sampling/filtered_frac"] == pytest.approx(2 / 4)
+    assert trainer.stream.state_dict() == {"epoch": 0, "pos": 4}  # the prompts sampled, no more
+    trainer = RLTrainer(config(tiny, corpus, tmp_path / "one", rollout__sampler="stream", algorithm__max_sampling_tries=1))
+    _fake_scores(trainer, [[[0, 0, 0]], [[1, 0, 1]]])
+    log = StepLog()
+    kept = trainer._sample_groups(log)
+    assert log.values["sampling/groups"] == 2.0 and len({ro.group for ro in kept}) == 1
+    assert trainer.stream.state_dict() == {"epoch": 0, "pos": 2}
+
+
 def test_a_draw_sampled_in_generation_batches_equals_one_call(tiny, corpus, tmp_path, monkeypatch):
     """A draw is sampled one generation batch at a time (so that a refill can stop when the step is full);
     each batch keeps the seed of its place in the draw, so the rollouts are those of one call for the draw."""

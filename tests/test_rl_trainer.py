@@ -38,15 +38,22 @@ def weights(folder):
     return load_file(str(folder / "model.safetensors"))
 
 
-def test_interrupted_and_resumed_equals_uninterrupted(tiny, corpus, tmp_path, monkeypatch):
+@pytest.mark.parametrize("sampler", ["fast", "stream"])
+def test_interrupted_and_resumed_equals_uninterrupted(tiny, corpus, tmp_path, monkeypatch, sampler):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    straight = RLTrainer(config(tiny, corpus, tmp_path / "a", 4))
+
+    def config_(out, steps):
+        cfg = config(tiny, corpus, out, steps)
+        cfg.rollout.sampler = sampler
+        return cfg
+
+    straight = RLTrainer(config_(tmp_path / "a", 4))
     straight.train()
-    first = RLTrainer(config(tiny, corpus, tmp_path / "b", 2))
+    first = RLTrainer(config_(tmp_path / "b", 2))
     first.train()  # stops after 2 steps, checkpoint step-000002
     with (tmp_path / "b" / "log.jsonl").open("a") as f:  # a stop after step 3 was logged, before it was saved
         f.write(json.dumps({"step": 3, "reward/all": 9.0}) + "\n" + '{"step": 4, "rew')
-    resumed = RLTrainer(config(tiny, corpus, tmp_path / "b", 4), resume=True)
+    resumed = RLTrainer(config_(tmp_path / "b", 4), resume=True)
     assert resumed.step == 2
     resumed.train()
     steps = [json.loads(line)["step"] for line in (tmp_path / "b" / "log.jsonl").read_text().splitlines()]

@@ -12,6 +12,8 @@ from onethinker.models import generate, load
 from onethinker.models.inputs import build_inputs
 from onethinker.models.sampling import VISION_TOKENS, SamplingEngine, _DecodeStep
 
+from model_helpers import recomputed_logprobs
+
 
 def _old_rl_samples(model, tok, batch, n, max_new_tokens, seed):
     """The RL trainer's rollout loop before the engine (kept here as the reference)."""
@@ -142,26 +144,6 @@ def test_text_generation_greedy_uses_the_fast_sampler_and_matches_generate(tiny_
     assert fast == old and usage_fast == usage_gen
 
 
-def _recomputed_logprobs(model, processor, engine, msgs, rows, n, temperature):
-    """Each sample's log-probabilities from one forward pass of its own prompt + response (no padding, no
-    cache), with the sampler's suppression and temperature."""
-    out = []
-    for i, resp in enumerate(rows):
-        feats = dict(build_inputs(processor, [msgs[i // n]], add_generation_prompt=True, padding_side="left"))
-        plen = feats["input_ids"].shape[1]
-        r = torch.tensor([resp])
-        feats["input_ids"] = torch.cat([feats["input_ids"], r], dim=1)
-        feats["attention_mask"] = torch.cat([feats["attention_mask"], torch.ones_like(r)], dim=1)
-        if "mm_token_type_ids" in feats:
-            feats["mm_token_type_ids"] = torch.cat(
-                [feats["mm_token_type_ids"], torch.zeros_like(r, dtype=feats["mm_token_type_ids"].dtype)], dim=1)
-        with torch.no_grad():
-            logits = model(**feats, use_cache=False).logits[0, plen - 1: plen - 1 + len(resp)].float() / temperature
-        logits[:, engine.suppress_ids] = float("-inf")
-        out.append(torch.log_softmax(logits, dim=-1).gather(-1, r[0, :, None]).squeeze(-1))
-    return out
-
-
 def test_fast_sampler_logprobs_equal_a_fresh_forward_pass(tiny_model_dir, corpus):
     """Sampled tokens' log-probabilities (image and video prompts of different lengths, 3 samples each,
     rows stopping at different steps) equal an unbatched recomputation to 1e-5: the repeated cache, the
@@ -173,7 +155,7 @@ def test_fast_sampler_logprobs_equal_a_fresh_forward_pass(tiny_model_dir, corpus
     out = engine.sample(batch, n=3, max_new_tokens=12, temperature=1.3, seed=7, keep_logprobs=True)
     rows = [engine.cut(r) for r in out.sequences.tolist()]
     assert len(rows) == 12 and len({len(r) for r in rows}) > 1
-    ref = _recomputed_logprobs(model, processor, engine, msgs, rows, 3, 1.3)
+    ref = recomputed_logprobs(model, processor, engine, msgs, rows, 3, 1.3)
     worst = 0.0
     for i, resp in enumerate(rows):
         worst = max(worst, float((out.logprobs[i, : len(resp)] - ref[i]).abs().max()))

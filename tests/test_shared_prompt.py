@@ -88,7 +88,8 @@ def _compare_grads(a, b):
 def test_micro_batches_keep_groups_together_and_bucket_by_length(rollouts):
     parts = micro_batches(rollouts, 5)
     assert sorted(id(r) for p in parts for r in p) == sorted(id(r) for r in rollouts)
-    assert [len(p) for p in parts] == [5, 5, 2]
+    assert all(len(p) <= 5 for p in parts)
+    assert all(len({r.group for r in p}) * 3 == len(p) for p in parts)  # groups of 3 are never split
     flat = [r for p in parts for r in p]
     # groups contiguous, ordered by their longest response
     seen = list(dict.fromkeys(r.group for r in flat))
@@ -96,6 +97,34 @@ def test_micro_batches_keep_groups_together_and_bucket_by_length(rollouts):
     longest = [max(len(r.response) for r in rollouts if r.group == g) for g in seen]
     assert longest == sorted(longest, reverse=True)
     assert micro_batches(rollouts, 5, shared=False) == [rollouts[0:5], rollouts[5:10], rollouts[10:12]]
+
+
+class _Ro:
+    def __init__(self, group, length, prompt=100):
+        self.group, self.response = group, [0] * length
+        self.prompt = type("P", (), {"features": {"input_ids": torch.zeros(1, prompt, dtype=torch.long)}})()
+
+
+def _padded(parts):
+    return sum(len(p) * max(len(r.response) for r in p) + len({r.group for r in p}) * 100 for p in parts)
+
+
+def test_micro_batches_cut_where_padding_is_least():
+    # one long group (250-token answers) and three short ones: a fixed cut of 8 rollouts pads the short
+    # groups' answers to 250; the least-padding cut runs the long group alone
+    ros = [_Ro("track", 250 - k) for k in range(4)] + [_Ro(f"count{g}", 20 + k) for g in range(3) for k in range(4)]
+    parts = micro_batches(ros, 8)
+    assert [sorted({r.group for r in p}) for p in parts] == [["track"], ["count0", "count1"], ["count2"]]
+    fixed = [ros[0:8], ros[8:16]]
+    assert _padded(parts) < _padded(fixed)
+    # a group larger than the micro-batch is cut in chunks of the size, longest answers first
+    big = [_Ro("big", 10 + k) for k in range(7)]
+    parts = micro_batches(big, 3)
+    assert [[len(r.response) for r in p] for p in parts] == [[16, 15, 14], [13, 12, 11], [10]]
+    # deterministic, and every rollout exactly once
+    again = micro_batches(ros, 8)
+    assert [[id(r) for r in p] for p in again] == [[id(r) for r in p] for p in micro_batches(ros, 8)]
+    assert sorted(id(r) for p in again for r in p) == sorted(id(r) for r in ros)
 
 
 def test_log_probabilities_equal_the_per_rollout_path(trainer, rollouts):

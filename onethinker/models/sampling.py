@@ -103,19 +103,23 @@ def reserve_cache(cache: Any, room: int) -> bool:
 @functools.cache
 def _reserved_layer_class() -> Any:
     """The reserved cache layer's class (built on first use: transformers is imported only when sampling)."""
+    import torch
     from transformers.cache_utils import DynamicLayer
 
     class _ReservedLayer(DynamicLayer):
-        """A ``DynamicLayer`` whose keys and values are views of buffers with room to grow: ``update`` writes
-        the new positions in place; ``keep`` drops rows and leading positions (copying only what is kept). The
-        fast sampler's own: its rows change only through ``keep`` (``select_cache_rows``)."""
+        """A ``DynamicLayer`` whose keys and values are views (rows ``[:rows]``, positions ``[start:end]``) of
+        buffers with room to grow: ``update`` writes the new positions in place; ``keep`` drops rows and leading
+        positions (copying only what is kept); ``compact`` moves a few rows into the places of finished ones and
+        ``join`` appends a prefill's rows (the streaming sampler's). The samplers' own: its rows change only
+        through these (``select_cache_rows``)."""
 
         is_croppable = False
 
         def __init__(self, keys: Any, values: Any, room: int) -> None:
             super().__init__()
             self.device, self.is_initialized = keys.device, True
-            self._k, self._v, self._end = self._buffer(keys, room), self._buffer(values, room), int(keys.shape[-2])
+            self._k, self._v = self._buffer(keys, room), self._buffer(values, room)
+            self._rows, self._start, self._end = int(keys.shape[0]), 0, int(keys.shape[-2])
             self._view()
 
         @staticmethod
@@ -126,23 +130,55 @@ def _reserved_layer_class() -> Any:
             return buf
 
         def _view(self) -> None:
-            self.keys, self.values = self._k[:, :, : self._end], self._v[:, :, : self._end]
+            rows, start, end = self._rows, self._start, self._end
+            self.keys, self.values = self._k[:rows, :, start:end], self._v[:rows, :, start:end]
 
         def update(self, key_states: Any, value_states: Any, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
             n = int(key_states.shape[-2])
             if self._end + n > self._k.shape[2]:  # out of room: grow (the sampler reserves enough; never in practice)
                 self._k, self._v = self._buffer(self.keys, n + 64), self._buffer(self.values, n + 64)
-            self._k[:, :, self._end : self._end + n] = key_states
-            self._v[:, :, self._end : self._end + n] = value_states
+                self._end, self._start = self._end - self._start, 0
+            rows = self._rows
+            self._k[:rows, :, self._end : self._end + n] = key_states
+            self._v[:rows, :, self._end : self._end + n] = value_states
             self._end += n
             self._view()
             return self.keys, self.values
 
         def keep(self, rows: Any, drop_front: int = 0) -> None:
             idx = rows.to(self._k.device)
-            self._k = self._k[:, :, drop_front:].index_select(0, idx)
-            self._v = self._v[:, :, drop_front:].index_select(0, idx)
-            self._end -= drop_front
+            start = self._start + drop_front
+            self._k = self._k[: self._rows, :, start:].index_select(0, idx)
+            self._v = self._v[: self._rows, :, start:].index_select(0, idx)
+            self._rows, self._end, self._start = int(idx.numel()), self._end - start, 0
+            self._view()
+
+        def compact(self, src: Any, dst: Any, rows: int, drop_front: int = 0) -> None:
+            """Rows ``src`` move to the places ``dst`` (places of finished rows among the first ``rows``), the
+            batch keeps its first ``rows`` rows and drops ``drop_front`` leading positions: only the moved rows
+            are copied."""
+            if src.numel():
+                s, e = self._start, self._end
+                for buf in (self._k, self._v):
+                    part = buf[:, :, s:e]
+                    part.index_copy_(0, dst.to(buf.device), part.index_select(0, src.to(buf.device)))
+            self._rows, self._start = int(rows), self._start + int(drop_front)
+            self._view()
+
+        def join(self, keys: Any, values: Any, room: int) -> None:
+            """Append rows (``keys``/``values``: (rows, heads, length, dim), a prefill's) after this layer's, both
+            right-aligned at the longer length (the shorter side's leading positions zero: the attention mask
+            marks them padding, and zeros keep a masked score finite), with ``room`` positions to grow."""
+            own = self._end - self._start
+            length = max(own, int(keys.shape[2]))
+            rows_a, rows_b = self._rows, int(keys.shape[0])
+            k = keys.new_zeros((rows_a + rows_b, keys.shape[1], length + max(0, int(room)), keys.shape[3]))
+            v = torch.zeros_like(k)
+            k[:rows_a, :, length - own : length] = self.keys
+            v[:rows_a, :, length - own : length] = self.values
+            k[rows_a:, :, length - keys.shape[2] : length] = keys
+            v[rows_a:, :, length - keys.shape[2] : length] = values
+            self._k, self._v, self._rows, self._start, self._end = k, v, rows_a + rows_b, 0, length
             self._view()
 
     return _ReservedLayer
@@ -258,6 +294,21 @@ def last_layer_at_last_position(model: Any):
         yield
     finally:
         del layer.forward
+
+
+def _draw(procs: Any, logits: Any, temperature: float, keep_logprob: bool, generator: Any = None) -> tuple[Any, Any]:
+    """One token per row from ``logits`` after the logits processors ``procs``: sampled when ``temperature`` > 0
+    (from ``generator``, else torch's global stream), else the argmax; and its log-probability under the
+    processed distribution when ``keep_logprob``."""
+    import torch
+
+    scores = procs(None, logits)
+    if temperature > 0:
+        tok = torch.multinomial(torch.softmax(scores, dim=-1), num_samples=1, generator=generator).squeeze(1)
+    else:
+        tok = torch.argmax(scores, dim=-1)
+    lp = torch.log_softmax(scores, dim=-1).gather(-1, tok[:, None]).squeeze(-1) if keep_logprob else None
+    return tok, lp
 
 
 @dataclass
@@ -455,9 +506,10 @@ class SamplingEngine:
                 procs.append(TopPLogitsWarper(top_p=float(top_p), min_tokens_to_keep=1))
         return procs
 
-    def _fast(self, inputs: Any, *, n: int, max_new_tokens: int, temperature: float, top_p: float, top_k: int,
-              keep_logprobs: bool) -> tuple[Any, Any]:
-        """Prefill once per prompt, repeat the cache for the ``n`` samples, decode with finished rows dropped."""
+    def _prefill(self, inputs: Any, n: int) -> tuple[Any, Any, Any, Any]:
+        """Prefill the (left-padded) prompt rows of ``inputs`` once and repeat them for their ``n`` samples:
+        (the cache, float32 logits of the next token (rows, vocab), attention mask (rows, length), the next
+        position of every row ((4, rows) multimodal, else (rows,))); rows are prompt-major."""
         import torch
         from transformers import DynamicCache
 
@@ -468,7 +520,6 @@ class SamplingEngine:
         mask = feats.pop("attention_mask", None)
         if mask is None:
             mask = torch.ones_like(ids)
-        n_prompts = int(ids.shape[0])
         # the prompt's positions exactly as generate makes them (text row + multimodal rope rows, from the
         # attention mask, so left padding is right); each decode step is then "last position + 1" per row
         pos = model._prepare_position_ids_for_generation(ids, {"input_ids": ids, "attention_mask": mask, **feats})
@@ -484,6 +535,17 @@ class SamplingEngine:
             logits = logits.repeat_interleave(n, dim=0)
             mask = mask.repeat_interleave(n, dim=0)
             nxt = nxt.repeat_interleave(n, dim=-1)
+        return cache, logits, mask, nxt
+
+    def _fast(self, inputs: Any, *, n: int, max_new_tokens: int, temperature: float, top_p: float, top_k: int,
+              keep_logprobs: bool) -> tuple[Any, Any]:
+        """Prefill once per prompt, repeat the cache for the ``n`` samples, decode with finished rows dropped."""
+        import torch
+
+        model = self.model
+        dev = input_device(model)
+        n_prompts = int(inputs["input_ids"].shape[0])
+        cache, logits, mask, nxt = self._prefill(inputs, n)
         reserved = reserve_cache(cache, max_new_tokens)  # decode steps write in place (no per-step copy of the cache)
         rows = n_prompts * n
         procs = self.processors(temperature=temperature, top_p=top_p, top_k=top_k)
@@ -494,14 +556,10 @@ class SamplingEngine:
         step = _DecodeStep.for_model(model) if self.own_step else None  # else the model's forward
         steps = 0
         for t in range(max_new_tokens):
-            scores = procs(None, logits)
-            if temperature > 0:
-                tok = torch.multinomial(torch.softmax(scores, dim=-1), num_samples=1).squeeze(1)
-            else:
-                tok = torch.argmax(scores, dim=-1)
+            tok, lp = _draw(procs, logits, temperature, logprobs is not None)
             tokens[alive, t] = tok
-            if logprobs is not None:
-                logprobs[alive, t] = torch.log_softmax(scores, dim=-1).gather(-1, tok[:, None]).squeeze(-1)
+            if lp is not None:
+                logprobs[alive, t] = lp
             steps = t + 1
             if t + 1 == max_new_tokens:
                 break
@@ -526,6 +584,139 @@ class SamplingEngine:
             nxt = nxt + 1
         del cache
         return tokens[:, :steps], (logprobs[:, :steps].cpu() if logprobs is not None else None)
+
+    def stream(self, admit: Any, *, n: int, max_new_tokens: int, temperature: float, top_p: float = 1.0,
+               top_k: int = 0, seed: int | None = None, keep_logprobs: bool = False) -> Any:
+        """Continuous batching: one decode batch that prompts join while others' samples run, yielding each
+        prompt's ``n`` samples as soon as the last of them stops.
+
+        ``admit()`` is called before the first step and after every step's finished groups were yielded (so its
+        answer may depend on what the caller made of them); it returns ``(keys, inputs)`` (a key per prompt,
+        the prompts left-padded as for :meth:`sample`) to prefill and join the batch now, or None. Yields
+        ``(key, sequences, logprobs)``: sequences (n, new tokens) padded after each row's stop token,
+        logprobs as :meth:`sample`'s (None unless ``keep_logprobs``). Ends when no row runs and ``admit``
+        gives nothing. The same distributions as :meth:`sample` (a row's ``max_new_tokens`` count from when
+        it joined); the draws come from a generator seeded with ``seed`` (the caller's random streams are not
+        touched) and depend on which rows share a step, so they differ from ``sample``'s.
+
+        Each call of :meth:`sample` decodes until its longest answer stops, however few rows are left: with
+        long answers (video keys: 250 tokens) beside short ones (20) most of an RL step's decode steps ran a
+        handful of rows, and a refill of filtered groups waited for the call before it (docs/experiments.md
+        P11). Here a refill joins the batch at once and shares the long answers' steps."""
+        import torch
+
+        if max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
+        model = self.model
+        dev = input_device(model)
+        gen = torch.Generator(device=dev)
+        gen.manual_seed(int(seed) if seed is not None else int(torch.seed()))
+        procs = self.processors(temperature=temperature, top_p=top_p, top_k=top_k)
+        stops = torch.tensor(self.stop_ids, device=dev, dtype=torch.long)
+        step = _DecodeStep.for_model(model) if self.own_step else None
+        was_training = bool(getattr(model, "training", False))
+        model.eval()
+        cache = logits = mask = nxt = None
+        slot = torch.zeros(0, dtype=torch.long)  # per batch row: its row in the tokens below
+        count = torch.zeros(0, dtype=torch.long)  # per batch row: tokens drawn so far
+        tokens = torch.zeros((0, max_new_tokens), dtype=torch.long)  # per admitted row (slot)
+        logprobs = torch.zeros((0, max_new_tokens)) if keep_logprobs else None
+        lengths = torch.zeros(0, dtype=torch.long)
+        groups: dict[Any, list[int]] = {}  # key -> [its first slot, its rows still running]
+        key_of: list[Any] = []  # per slot
+
+        def join(batch: Any) -> None:
+            nonlocal cache, logits, mask, nxt, count, slot, tokens, logprobs, lengths
+            keys, inputs = batch
+            with torch.no_grad():
+                new_cache, new_logits, new_mask, new_nxt = self._prefill(inputs, n)
+            rows = len(keys) * n
+            first = int(tokens.shape[0])
+            for k, key in enumerate(keys):
+                if key in groups:
+                    raise ValueError(f"stream: key {key!r} admitted twice")
+                groups[key] = [first + k * n, n]
+                key_of.extend([key] * n)
+            tokens = torch.cat([tokens, torch.full((rows, max_new_tokens), int(self.pad_id), dtype=torch.long)])
+            if logprobs is not None:
+                logprobs = torch.cat([logprobs, torch.zeros((rows, max_new_tokens))])
+            lengths = torch.cat([lengths, torch.zeros(rows, dtype=torch.long)])
+            new_slots = torch.arange(first, first + rows)
+            if cache is None:  # the batch is empty: the prefill is the batch
+                if not reserve_cache(new_cache, max_new_tokens):
+                    raise RuntimeError(f"{type(model).__name__}: its cache cannot be joined; sample with `sample` "
+                                       "(rollout.sampler: fast)")
+                cache, logits, mask, nxt = new_cache, new_logits, new_mask, new_nxt
+                slot, count = new_slots, torch.zeros(rows, dtype=torch.long)
+                return
+            width = max(int(mask.shape[1]), int(new_mask.shape[1]))
+            for layer, new in zip(cache.layers, new_cache.layers):
+                layer.join(new.keys, new.values, max_new_tokens)
+            pad = torch.nn.functional.pad
+            mask = torch.cat([pad(mask, (width - mask.shape[1], 0)), pad(new_mask, (width - new_mask.shape[1], 0))])
+            logits = torch.cat([logits, new_logits])
+            nxt = torch.cat([nxt, new_nxt], dim=-1)
+            slot, count = torch.cat([slot, new_slots]), torch.cat([count, torch.zeros(rows, dtype=torch.long)])
+
+        try:
+            batch = admit()
+            if batch:
+                join(batch)
+            while cache is not None:
+                with torch.no_grad():
+                    tok, lp = _draw(procs, logits, temperature, logprobs is not None, gen)
+                tokens[slot, count] = tok
+                if lp is not None:
+                    logprobs[slot, count] = lp
+                count = count + 1
+                stopped = torch.isin(tok, stops) | (count >= max_new_tokens)
+                done: list[Any] = []
+                if bool(stopped.any()):  # finished rows leave the batch, their cache rows too
+                    lengths[slot[stopped]] = count[stopped]
+                    for s_ in slot[stopped].tolist():
+                        g = groups[key_of[s_]]
+                        g[1] -= 1
+                        if g[1] == 0:
+                            done.append(key_of[s_])
+                    alive = ~stopped
+                    rows = int(alive.sum())
+                    if rows:
+                        # the running rows past the first `rows` move into the places of the finished ones among
+                        # them (a copy of the moved rows only, not of the whole cache)
+                        holes = (~alive[:rows]).nonzero().squeeze(1)
+                        movers = alive[rows:].nonzero().squeeze(1) + rows
+                        order = torch.arange(int(alive.numel()))
+                        order[holes] = movers
+                        order = order[:rows]
+                        slot, count, tok, nxt, mask = slot[order], count[order], tok[order], nxt[..., order], mask[order]
+                        front = int(mask.any(0).int().argmax())
+                        for layer in cache.layers:
+                            layer.compact(movers, holes, rows, front)
+                        mask = mask[:, front:]
+                    else:
+                        cache = logits = mask = nxt = None
+                if cache is not None:
+                    mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=1)
+                    with torch.no_grad():
+                        if step is not None:
+                            logits = step(tok, nxt, mask, cache).to(device=dev, dtype=torch.float32, copy=True)
+                        else:
+                            out = model(input_ids=tok[:, None], attention_mask=mask, position_ids=nxt[..., None],
+                                        cache=cache, use_cache=True, logits_to_keep=1)
+                            logits = out.logits[:, -1].to(device=dev, dtype=torch.float32, copy=True)
+                            del out
+                    nxt = nxt + 1
+                for key in done:
+                    first, _ = groups.pop(key)
+                    width = int(lengths[first : first + n].max())
+                    yield (key, tokens[first : first + n, :width].clone(),
+                           logprobs[first : first + n, :width].clone() if logprobs is not None else None)
+                batch = admit()
+                if batch:
+                    join(batch)
+        finally:
+            if was_training:
+                model.train()
 
     # -- reading samples --------------------------------------------------------------------------
     def cut(self, ids: list[int]) -> list[int]:

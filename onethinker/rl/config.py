@@ -60,8 +60,10 @@ class RolloutConfig:
     top_k: int = 0
     max_new_tokens: int = 4096
     generation_batch_size: int = 16  # prompts per sampling call
-    # "fast": each prompt prefilled once for its n samples, finished rows leave the batch; "generate": transformers
-    # generate (the former path; same distributions, other random draws); see onethinker.models.sampling
+    # "fast": each prompt prefilled once for its n samples, finished rows leave the batch; "stream": the same
+    # engine in one decode batch per step that the filter's refills join as groups finish (continuous batching);
+    # "generate": transformers generate (the former path; same distributions, other random draws); see
+    # onethinker.models.sampling
     sampler: str = "fast"
     video_fps: float = 2.0
     max_frames: int = 128
@@ -83,8 +85,8 @@ class RolloutConfig:
             raise ValueError(f"rollout.top_k must be >= 0 (0: off), got {self.top_k}")
         if self.video_fps <= 0:
             raise ValueError(f"rollout.video_fps must be > 0, got {self.video_fps}")
-        if self.sampler not in ("fast", "generate"):
-            raise ValueError(f"rollout.sampler must be 'fast' or 'generate', got {self.sampler!r}")
+        if self.sampler not in ("stream", "fast", "generate"):
+            raise ValueError(f"rollout.sampler must be 'stream', 'fast' or 'generate', got {self.sampler!r}")
 
 
 @dataclass

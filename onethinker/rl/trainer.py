@@ -175,7 +175,8 @@ class RLTrainer:
         ckpt = self._find_checkpoint(resume) if resume else None
         self.records = self._load_records()  # checked before anything heavy is loaded
         self._load_model(str(ckpt) if ckpt else cfg.model.path)
-        self.engine.sampler = cfg.rollout.sampler  # "fast" | "generate" (onethinker.models.sampling)
+        # "fast" | "generate" (onethinker.models.sampling); "stream" samples with the fast sampler's engine
+        self.engine.sampler = "fast" if cfg.rollout.sampler == "stream" else cfg.rollout.sampler
         self.stream = PromptStream(self.records, cfg.run.seed)
         self.stats = EMAStats(decay=cfg.algorithm.ema_decay, min_std=cfg.algorithm.min_std,
                               guard=cfg.algorithm.guard, eps=cfg.algorithm.eps)
@@ -286,6 +287,8 @@ class RLTrainer:
         each at most the number of groups still missing, and stops as soon as the step is full: a refill
         generates only for the missing groups, and the stream's position counts the prompts sampled."""
         cfg = self.cfg
+        if cfg.rollout.sampler == "stream":
+            return self._stream_groups(step_log)
         want = cfg.rollout.prompts_per_step
         kept: list[Rollout] = []
         all_rollouts: list[Rollout] = []
@@ -311,6 +314,83 @@ class RLTrainer:
         self._log_rewards(all_rollouts, step_log)
         return kept
 
+    def _stream_groups(self, step_log: StepLog) -> list[Rollout]:
+        """:meth:`_sample_groups` with ``rollout.sampler: stream``: one decode batch per step
+        (:meth:`SamplingEngine.stream`) that prompts join while others run. A group is scored and filtered as soon
+        as its ``n`` samples stop, and a prompt joins whenever the kept groups and the groups still running are
+        fewer than ``prompts_per_step`` (at most ``generation_batch_size`` running, at most ``max_sampling_tries``
+        x ``prompts_per_step`` prompts a step), so a filtered group's refill starts at once instead of after the
+        sampling call it was in. The prompts come from the stream in the same order; ``sampling/tries`` logs the
+        prompts drawn in units of ``prompts_per_step``, rounded up."""
+        cfg = self.cfg
+        r = cfg.rollout
+        want = r.prompts_per_step
+        limit = want * max(1, cfg.algorithm.max_sampling_tries) if cfg.algorithm.filter_groups else want
+        kept: list[Rollout] = []
+        all_rollouts: list[Rollout] = []
+        running: dict[int, Prompt] = {}
+        kept_groups = dropped = drawn = 0
+        reward_s = 0.0
+
+        def admit() -> tuple[list[int], dict[str, torch.Tensor]] | None:
+            nonlocal drawn
+            size = min(r.generation_batch_size - len(running), want - kept_groups - len(running), limit - drawn)
+            if size <= 0:
+                return None
+            prompts = [self._prompt(rec) for rec in self.stream.take(size)]
+            keys = list(range(drawn, drawn + size))
+            drawn += size
+            running.update(zip(keys, prompts))
+            return keys, _to(collate_prompts([p.features for p in prompts], self.pad_id), self.device)
+
+        t_start = time.perf_counter()
+        seed = cfg.run.seed * 100003 + self.step * 101
+        for key, seqs, _ in self.engine.stream(admit, n=r.n, max_new_tokens=r.max_new_tokens, temperature=r.temperature,
+                                               top_p=r.top_p, top_k=r.top_k, seed=seed):
+            t0 = time.perf_counter()
+            prompt = running.pop(key)
+            group = f"{self.step}:{key}"
+            rollouts = []
+            for ids in seqs.tolist():
+                resp = self.engine.cut(ids)
+                rollouts.append(Rollout(prompt, group, resp, self.engine.decode(resp)))
+            self._score(rollouts)
+            all_rollouts += rollouts
+            keep = self._keep(rollouts)
+            if keep and kept_groups < want:
+                kept += rollouts
+                kept_groups += 1
+            else:
+                dropped += 1
+            reward_s += time.perf_counter() - t0
+        sampled = drawn
+        step_log.add("time/rollout_s", time.perf_counter() - t_start - reward_s)
+        step_log.add("time/reward_s", reward_s)
+        step_log.add("sampling/tries", -(-sampled // want))
+        step_log.add("sampling/groups", sampled)
+        step_log.add("sampling/filtered_frac", dropped / max(1, sampled))
+        step_log.add("sampling/kept_groups", kept_groups)
+        self._log_rewards(all_rollouts, step_log)
+        return kept
+
+    def _score(self, rollouts: list[Rollout]) -> None:
+        """Each rollout's reward (``ro.reward``), scored in one batch."""
+        items = [{"response": ro.text, "ground_truth": ro.prompt.record["answer"],
+                  "problem_type": ro.prompt.record["problem_type"], "data_type": ro.prompt.record["data_type"],
+                  "problem_id": ro.group, "problem": ro.prompt.record.get("problem_reserved_text") or ""}
+                 for ro in rollouts]
+        for ro, res in zip(rollouts, self.scorer.score_batch(items)):
+            ro.reward = res
+
+    def _keep(self, rollouts: list[Rollout]) -> set[str]:
+        """The groups of ``rollouts`` the filter keeps (every group with ``algorithm.filter_groups`` off)."""
+        groups = [ro.group for ro in rollouts]
+        a = self.cfg.algorithm
+        if not a.filter_groups:
+            return set(groups)
+        return keep_groups(groups, [ro.reward.accuracy for ro in rollouts], [ro.reward.overall for ro in rollouts],
+                           low=a.filter_low, high=a.filter_high, drop_equal_scores=a.drop_equal_scores)
+
     def _sample_chunk(self, size: int, tries: int, drawn: int, kept: list[Rollout], all_rollouts: list[Rollout],
                       tally: dict) -> bool:
         """Part of :meth:`_sample_groups`: take ``size`` prompts (at place ``drawn`` of draw ``tries``), roll
@@ -323,21 +403,11 @@ class RLTrainer:
         tally["rollout_s"] += time.perf_counter() - t0
         t0 = time.perf_counter()
         rollouts = [Rollout(prompts[k], f"{self.step}:{tries}:{drawn + k}", resp, text) for k, resp, text in gen]
-        items = [{"response": ro.text, "ground_truth": ro.prompt.record["answer"],
-                  "problem_type": ro.prompt.record["problem_type"], "data_type": ro.prompt.record["data_type"],
-                  "problem_id": ro.group, "problem": ro.prompt.record.get("problem_reserved_text") or ""}
-                 for ro in rollouts]
-        for ro, res in zip(rollouts, self.scorer.score_batch(items)):
-            ro.reward = res
+        self._score(rollouts)
         tally["reward_s"] += time.perf_counter() - t0
         all_rollouts += rollouts
         groups = [ro.group for ro in rollouts]
-        if cfg.algorithm.filter_groups:
-            keep = keep_groups(groups, [ro.reward.accuracy for ro in rollouts], [ro.reward.overall for ro in rollouts],
-                               low=cfg.algorithm.filter_low, high=cfg.algorithm.filter_high,
-                               drop_equal_scores=cfg.algorithm.drop_equal_scores)
-        else:
-            keep = set(groups)
+        keep = self._keep(rollouts)
         tally["dropped"] += len(set(groups)) - len(keep)
         room = want - len({ro.group for ro in kept})
         for g in [g for g in dict.fromkeys(groups) if g in keep][:room]:
