@@ -91,6 +91,14 @@ def test_filtering():
     assert keep_groups(g, acc) == {"c", "d"}  # a (mean 1) and b (mean 0) carry no signal
     assert keep_groups(g, acc, scores, drop_equal_scores=True) == {"c"}  # d: all scores equal
     assert mask_for(g, {"c"}).tolist() == [False] * 6 + [True] * 3 + [False] * 3
+    # a negative low bound drops no group for low accuracy: an all-wrong group whose rewards differ (format,
+    # structure) is kept, an all-wrong group whose rewards agree is still dropped with drop_equal_scores
+    g2 = g + ["e"] * 3
+    acc2, scores2 = acc + [0, 0, 0], scores + [0.5, 0.25, 0.5]
+    assert keep_groups(g2, acc2, scores2, low=-1, drop_equal_scores=True) == {"c", "e"}
+    assert keep_groups(g2, acc2, scores2, low=0.0, drop_equal_scores=True) == {"c"}
+    from onethinker.rl.config import AlgorithmConfig
+    assert AlgorithmConfig(filter_low=-1).filter_low == -1
 
 
 def test_policy_loss_by_hand():

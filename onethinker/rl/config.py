@@ -112,8 +112,10 @@ class AlgorithmConfig:
                 raise ValueError(f"algorithm.{name} must be > 0, got {getattr(self, name)}")
         if self.eps < 0:
             raise ValueError(f"algorithm.eps must be >= 0, got {self.eps}")
-        if not 0 <= self.filter_low < self.filter_high <= 1:
-            raise ValueError(f"algorithm: need 0 <= filter_low < filter_high <= 1, got {self.filter_low}, "
+        # a negative filter_low (down to -1) drops no group for low accuracy: groups whose samples all score 0
+        # are kept where their rewards still differ (with drop_equal_scores), so such a key keeps a gradient
+        if not -1 <= self.filter_low < self.filter_high <= 1:
+            raise ValueError(f"algorithm: need -1 <= filter_low < filter_high <= 1, got {self.filter_low}, "
                              f"{self.filter_high}")
         if self.max_sampling_tries < 1:
             raise ValueError(f"algorithm.max_sampling_tries must be >= 1, got {self.max_sampling_tries}")
