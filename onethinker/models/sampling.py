@@ -537,6 +537,18 @@ class SamplingEngine:
             nxt = nxt.repeat_interleave(n, dim=-1)
         return cache, logits, mask, nxt
 
+    def _next_logits(self, step: Any, tok: Any, nxt: Any, mask: Any, cache: Any) -> Any:
+        """float32 logits (rows, vocab) after feeding ``tok`` at positions ``nxt`` on ``cache`` (``mask``: the
+        attention mask with the new position): through ``step`` (a :class:`_DecodeStep`) or the model's forward."""
+        import torch
+
+        dev = input_device(self.model)
+        if step is not None:
+            return step(tok, nxt, mask, cache).to(device=dev, dtype=torch.float32, copy=True)
+        out = self.model(input_ids=tok[:, None], attention_mask=mask, position_ids=nxt[..., None], cache=cache,
+                         use_cache=True, logits_to_keep=1)
+        return out.logits[:, -1].to(device=dev, dtype=torch.float32, copy=True)
+
     def _fast(self, inputs: Any, *, n: int, max_new_tokens: int, temperature: float, top_p: float, top_k: int,
               keep_logprobs: bool) -> tuple[Any, Any]:
         """Prefill once per prompt, repeat the cache for the ``n`` samples, decode with finished rows dropped."""
@@ -574,13 +586,7 @@ class SamplingEngine:
                 select_cache_rows(cache, keep, drop_front=front)
                 alive, tok, mask, nxt = alive[keep], tok[keep], mask[:, front:], nxt[..., keep]
             mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=1)
-            if step is not None:
-                logits = step(tok, nxt, mask, cache).to(device=dev, dtype=torch.float32, copy=True)
-            else:
-                out = model(input_ids=tok[:, None], attention_mask=mask, position_ids=nxt[..., None], cache=cache,
-                            use_cache=True, logits_to_keep=1)
-                logits = out.logits[:, -1].to(device=dev, dtype=torch.float32, copy=True)
-                del out
+            logits = self._next_logits(step, tok, nxt, mask, cache)
             nxt = nxt + 1
         del cache
         return tokens[:, :steps], (logprobs[:, :steps].cpu() if logprobs is not None else None)
@@ -698,13 +704,7 @@ class SamplingEngine:
                 if cache is not None:
                     mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=1)
                     with torch.no_grad():
-                        if step is not None:
-                            logits = step(tok, nxt, mask, cache).to(device=dev, dtype=torch.float32, copy=True)
-                        else:
-                            out = model(input_ids=tok[:, None], attention_mask=mask, position_ids=nxt[..., None],
-                                        cache=cache, use_cache=True, logits_to_keep=1)
-                            logits = out.logits[:, -1].to(device=dev, dtype=torch.float32, copy=True)
-                            del out
+                        logits = self._next_logits(step, tok, nxt, mask, cache)
                     nxt = nxt + 1
                 for key in done:
                     first, _ = groups.pop(key)

@@ -73,6 +73,8 @@ def micro_batches(rollouts: Sequence[Any], size: int, *, shared: bool = True,
         ordered = sorted(g, key=lambda ro: -len(ro.response))  # stable: ties keep order
         units += [ordered[i : i + size] for i in range(0, len(ordered), size)]
     units.sort(key=lambda u: (-len(u[0].response), -_prompt_length(u[0])))  # stable
+    answer = [max(1, len(u[0].response)) for u in units]  # each unit's longest answer
+    prompt_len = [_prompt_length(u[0]) for u in units]
     n = len(units)
     best, cut = [0.0] + [float("inf")] * n, [0] * (n + 1)
     for j in range(1, n + 1):  # best[j]: the cheapest cut of units[:j]; runs i..j-1 pad to units[i]'s longest
@@ -81,8 +83,8 @@ def micro_batches(rollouts: Sequence[Any], size: int, *, shared: bool = True,
             rows += len(units[i])
             if rows > size:
                 break
-            prompt = max(prompt, _prompt_length(units[i][0]))
-            cost = best[i] + rows * max(1, len(units[i][0].response)) + (j - i) * prompt + overhead
+            prompt = max(prompt, prompt_len[i])
+            cost = best[i] + rows * answer[i] + (j - i) * prompt + overhead
             if cost < best[j]:
                 best[j], cut[j] = cost, i
     parts, j = [], n

@@ -356,19 +356,17 @@ class RLTrainer:
                 rollouts.append(Rollout(prompt, group, resp, self.engine.decode(resp)))
             self._score(rollouts)
             all_rollouts += rollouts
-            keep = self._keep(rollouts)
-            if keep and kept_groups < want:
+            if self._keep(rollouts):  # admit() keeps kept + running <= want: a kept group always has room
                 kept += rollouts
                 kept_groups += 1
             else:
                 dropped += 1
             reward_s += time.perf_counter() - t0
-        sampled = drawn
         step_log.add("time/rollout_s", time.perf_counter() - t_start - reward_s)
         step_log.add("time/reward_s", reward_s)
-        step_log.add("sampling/tries", -(-sampled // want))
-        step_log.add("sampling/groups", sampled)
-        step_log.add("sampling/filtered_frac", dropped / max(1, sampled))
+        step_log.add("sampling/tries", -(-drawn // want))
+        step_log.add("sampling/groups", drawn)
+        step_log.add("sampling/filtered_frac", dropped / max(1, drawn))
         step_log.add("sampling/kept_groups", kept_groups)
         self._log_rewards(all_rollouts, step_log)
         return kept
